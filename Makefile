@@ -1,0 +1,95 @@
+# kinema - one Makefile for the library, the binary, tests and benchmarks.
+#
+#   make            build build/libkinema.a and build/kinema
+#   make run        install deps, build, fetch models, run the main job
+#   make test       build and run every unit and end-to-end test
+#   make check      unit tests under clang AddressSanitizer + UBSan
+#   make bench      run the benchmarks under bench/
+#
+# Sources are discovered: every src/<layer>/*.c except src/cli goes into the
+# library, src/cli/*.c makes the binary, tests/unit/test_*.c and
+# bench/*/*.c each make one program. Adding a file needs no Makefile edit.
+
+CC      ?= cc
+ARCH    ?= -march=native
+OPT     ?= -O2
+BUILD   ?= build
+PKGS    := libavformat libavcodec libswscale libavutil libturbojpeg libpng \
+           jansson zlib lapacke openblas
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS_ALL   := -std=c11 $(WARN) $(OPT) $(ARCH) -g -pthread -MMD -MP $(CFLAGS)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+LIB_SRC   := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*/*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
+BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
+
+.PHONY: all run test check bench deps models testdata clean unit-tests benches
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/libkinema.a $(BUILD)/kinema
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libkinema.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/kinema: $(CLI_OBJ) $(BUILD)/libkinema.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libkinema.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(TESTLIBS) $(LDFLAGS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkinema.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
+
+unit-tests: $(TEST_BIN)
+benches: $(BENCH_BIN)
+
+# ---- set-up steps (each idempotent) ----
+deps:
+	./scripts/install-deps.sh
+models:
+	./scripts/fetch-models.sh
+testdata:
+	./scripts/fetch-testdata.sh
+
+# ---- the two commands of the README ----
+run: deps
+	$(MAKE) all
+	./scripts/fetch-models.sh
+	./scripts/run-main.sh
+
+test: deps testdata
+	$(MAKE) all unit-tests
+	./scripts/run-tests.sh $(BUILD)
+
+# ---- sanitizers: the unit tests built with clang ASan + UBSan ----
+check: deps testdata
+	$(MAKE) BUILD=build/asan CC=clang OPT=-O1 \
+	    CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" all unit-tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ./scripts/run-tests.sh build/asan --unit-only
+
+bench: deps testdata
+	$(MAKE) all benches
+	./scripts/run-bench.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
