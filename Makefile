@@ -15,11 +15,11 @@ ARCH    ?= -march=native
 OPT     ?= -O2
 BUILD   ?= build
 PKGS    := libavformat libavcodec libswscale libavutil libturbojpeg libpng \
-           jansson zlib lapacke openblas
+           jansson zlib lapacke openblas sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS_ALL   := -std=c11 $(WARN) $(OPT) $(ARCH) -g -pthread -MMD -MP $(CFLAGS)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lcivetweb -lm -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 LIB_SRC   := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))

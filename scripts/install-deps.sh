@@ -10,8 +10,8 @@ PKGS="
   libcmocka-dev
   ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libturbojpeg0-dev libjpeg-turbo-progs libpng-dev zlib1g-dev
-  libjansson-dev
-  liblapacke-dev libopenblas-dev
+  libjansson-dev libsqlite3-dev libcivetweb-dev curl
+  liblapacke-dev libopenblas-dev libdnnl-dev
   python3-numpy python3-opencv opencv-data opencv-doc
 
 "
