@@ -4,6 +4,7 @@
 #   make run        install deps, build, fetch models, run the main job
 #   make test       build and run every unit and end-to-end test
 #   make check      unit tests under clang AddressSanitizer + UBSan
+#   make valgrind   unit tests under valgrind memcheck
 #   make bench      run the benchmarks under bench/
 #
 # Sources are discovered: every src/<layer>/*.c except src/cli goes into the
@@ -14,7 +15,7 @@ CC      ?= cc
 ARCH    ?= -march=native
 OPT     ?= -O2
 BUILD   ?= build
-PKGS    := libavformat libavcodec libswscale libavutil libturbojpeg libpng \
+PKGS    := libavformat libavdevice libavcodec libswscale libavutil libturbojpeg libpng \
            jansson zlib lapacke openblas sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -32,7 +33,7 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all run test check bench deps models testdata clean unit-tests benches
+.PHONY: all run test check valgrind bench deps models testdata clean unit-tests benches
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/libkinema.a $(BUILD)/kinema
@@ -84,6 +85,13 @@ check: deps testdata
 	    LDFLAGS="-fsanitize=address,undefined" all unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ./scripts/run-tests.sh build/asan --unit-only
+
+# ---- valgrind: the unit tests under memcheck. Valgrind 3.19 cannot run
+# AVX-512 code, so this build targets x86-64-v3 (AVX2). ----
+valgrind: deps testdata
+	$(MAKE) BUILD=build/valgrind ARCH=-march=x86-64-v3 OPT=-O1 all unit-tests
+	KM_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	    ./scripts/run-tests.sh build/valgrind --unit-only
 
 bench: deps testdata
 	$(MAKE) all benches

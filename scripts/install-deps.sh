@@ -8,7 +8,7 @@ PKGS="
   build-essential pkg-config make git ca-certificates xz-utils
   clang libclang-rt-14-dev valgrind
   libcmocka-dev
-  ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev
   libturbojpeg0-dev libjpeg-turbo-progs libpng-dev zlib1g-dev
   libjansson-dev libsqlite3-dev libcivetweb-dev curl
   liblapacke-dev libopenblas-dev libdnnl-dev

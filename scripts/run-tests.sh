@@ -5,6 +5,7 @@
 #
 # Unit tests: every BUILD_DIR/tests/unit/test_* program (cmocka, TAP output).
 # End-to-end tests: every tests/e2e/test_*.sh, run with KINEMA=BUILD_DIR/kinema.
+# KM_TEST_WRAPPER, if set, prefixes each unit test command (e.g. valgrind).
 # Each reports TAP lines ("ok N - name", "not ok N - name", "... # SKIP");
 # a program that exits non-zero without reporting a failure (a crash, a
 # sanitizer report) counts as one failed test. Logs: BUILD_DIR/test-logs/.
@@ -47,7 +48,8 @@ run_one() {
 for t in "$build"/tests/unit/test_*; do
     [ -x "$t" ] || continue
     case "$t" in *.d|*.o) continue ;; esac
-    run_one "unit/$(basename "$t")" "$t"
+    # shellcheck disable=SC2086
+    run_one "unit/$(basename "$t")" ${KM_TEST_WRAPPER:-} "$t"
 done
 
 if [ "$unit_only" != "--unit-only" ]; then

@@ -101,7 +101,8 @@ int km_probe(const char *url, km_video_info *info);
 typedef struct km_reader_opts {
     int threads;          /* decoder threads; 0 = 1 */
     km_pixfmt fmt;        /* RGB24 (default) or GRAY8 */
-    int width, height;    /* scale output to this size; 0 = native */
+    int width, height;    /* scale output to this size; 0 = native (one
+                             side 0: follows the aspect ratio) */
     int64_t timeout_ms;   /* network/device open and read timeout; 0 = 10 s */
 } km_reader_opts;
 #define KM_READER_OPTS_DEFAULT { 1, KM_PIX_RGB24, 0, 0, 0 }
@@ -112,10 +113,15 @@ typedef struct km_reader km_reader;
  * (/dev/videoN). opts may be NULL for the defaults. Close with
  * km_reader_close. */
 int km_reader_open(km_reader **out, const char *url, const km_reader_opts *opts);
-/* Borrowed info of the open stream. */
+/* Borrowed info of the open stream; width and height are those of the
+ * frames km_reader_read returns (the requested output size, if any). */
 const km_video_info *km_reader_info(const km_reader *r);
 /* Next frame (owned by the caller: km_frame_unref). KM_EEOF at the end. */
 int km_reader_read(km_reader *r, km_frame **out);
+/* Decode the next frame and drop it without converting its pixels (like
+ * OpenCV's grab()): for skipping frames cheaply and for measuring raw decode
+ * speed. KM_EEOF at the end. */
+int km_reader_skip(km_reader *r);
 /* Seek so that the next read returns the first frame with time >= t_s
  * (frame accurate: decodes from the preceding keyframe). */
 int km_reader_seek(km_reader *r, double t_s);
@@ -157,7 +163,8 @@ int km_png_encode(const km_image *img, uint8_t **out, size_t *len);
 int km_png_decode(const uint8_t *buf, size_t len, km_pixfmt fmt, km_image **out);
 /* Load a JPEG or PNG (by content) into a new RGB24 or GRAY8 image. */
 int km_image_load(const char *path, km_pixfmt fmt, km_image **out);
-/* Save by extension (.jpg/.jpeg/.png), atomically. quality for JPEG. */
+/* Save by extension (.jpg/.jpeg/.png), atomically. quality for JPEG
+ * (1..100; <= 0 = 95). */
 int km_image_save(const char *path, const km_image *img, int quality);
 /* True if the path's extension is a still image format kinema reads. */
 int km_is_image_path(const char *path);

@@ -4,21 +4,24 @@
  * Rows are 64-byte aligned so vector loops can use aligned loads and so two
  * threads working on adjacent rows never share a cache line. Dimensions are
  * bounded by KM_IMAGE_MAX_DIM, which keeps every size product far below
- * SIZE_MAX.
+ * SIZE_MAX. A few hundred bytes of slack follow the last row because
+ * swscale's SIMD converters store whole vectors past a row's end.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kinema/media.h"
+#include "media/media_priv.h"
 
 #define ROW_ALIGN 64
+#define TAIL_SLACK 256
 
 static size_t align_up(size_t n)
 {
     return (n + ROW_ALIGN - 1) & ~(size_t)(ROW_ALIGN - 1);
 }
 
-km_image *km_image_new(int width, int height, km_pixfmt fmt, int channels)
+static km_image *image_alloc(int width, int height, km_pixfmt fmt, int channels, int zero)
 {
     if (width <= 0 || height <= 0 || width > KM_IMAGE_MAX_DIM || height > KM_IMAGE_MAX_DIM) {
         km_seterr(KM_ERANGE, "image size %dx%d outside 1..%d", width, height, KM_IMAGE_MAX_DIM);
@@ -52,14 +55,37 @@ km_image *km_image_new(int width, int height, km_pixfmt fmt, int channels)
     size_t planes = fmt == KM_PIX_FLOAT ? (size_t)channels : 1;
     img->plane_stride = fmt == KM_PIX_FLOAT ? align_up(img->stride * (size_t)height) : 0;
     size_t bytes = fmt == KM_PIX_FLOAT ? img->plane_stride * planes : img->stride * (size_t)height;
-    img->data = aligned_alloc(ROW_ALIGN, align_up(bytes));
+    /* Slack after the last row: SIMD converters (swscale) store whole
+     * vectors and may write a little past the end of a row. */
+    size_t alloc = align_up(bytes) + TAIL_SLACK;
+    img->data = aligned_alloc(ROW_ALIGN, alloc);
     if (!img->data) {
         free(img);
         km_seterr(KM_ENOMEM, "out of memory for %dx%d image", width, height);
         return NULL;
     }
-    memset(img->data, 0, align_up(bytes));
+    if (zero)
+        memset(img->data, 0, alloc);
     return img;
+}
+
+km_image *km_image_new(int width, int height, km_pixfmt fmt, int channels)
+{
+    return image_alloc(width, height, fmt, channels, 1);
+}
+
+km_image *km__image_new_uninit(int width, int height, km_pixfmt fmt)
+{
+    return image_alloc(width, height, fmt, 1, 0);
+}
+
+void km__image_clear_padding(km_image *img)
+{
+    size_t used = (size_t)img->width * (img->fmt == KM_PIX_RGB24 ? 3 : 1);
+    if (img->fmt == KM_PIX_FLOAT || used == img->stride)
+        return;
+    for (int y = 0; y < img->height; y++)
+        memset(km_image_row(img, y) + used, 0, img->stride - used);
 }
 
 void km_image_free(km_image *img)
