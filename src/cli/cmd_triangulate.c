@@ -165,13 +165,18 @@ static int run(const tri_args *a, const km_calib *cal, km_kp2d *v)
             esum += err[i], valid++;
     if (!rc)
         km_fill_gaps(X, F, K, (int)a->fill_gaps);
+    /* Stills (fps 0, as `kinema pose` writes for an image) have no time
+     * axis: filters need one; exports get a nominal 1 frame per second. */
+    double fps = v[0].fps;
+    if (!rc && !(fps > 0) && a->filter && strcmp(a->filter, "none") != 0)
+        rc = km_seterr(KM_EINVAL, "--filter needs a frame rate, but the inputs are stills (fps 0)");
     if (!rc)
-        rc = apply_filter(a->filter, X, F, K, v[0].fps);
+        rc = apply_filter(a->filter, X, F, K, fps);
     const char *names[KM_GEOM_MAX_KEYPOINTS];
     for (int k = 0; k < K; k++)
         names[k] = km_skeleton_name(v[0].skel, k);
     if (!rc)
-        rc = km_export_3d(a->out, km_export_format_of(a->out), X, F, K, names, v[0].fps);
+        rc = km_export_3d(a->out, km_export_format_of(a->out), X, F, K, names, fps > 0 ? fps : 1.0);
     if (!rc)
         printf("{\"output\":\"%s\",\"frames\":%d,\"keypoints\":%d,\"cameras\":%d,"
                "\"triangulated\":%.4f,\"mean_reproj_px\":%.4f}\n",

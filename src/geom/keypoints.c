@@ -145,8 +145,9 @@ static int read_header(const char *path, json_t *root, km_kp2d *out, km_skeleton
         (rc = get_int(path, root, "height", 1, 100000, &h)))
         return rc;
     json_t *fps = json_object_get(root, "fps");
-    if (!json_is_number(fps) || !(json_number_value(fps) > 0 && json_number_value(fps) <= 10000))
-        return km_seterr(KM_EFORMAT, "%s: field 'fps': expected a number in (0, 10000]", path);
+    /* 0 is what `kinema pose` writes for a still image. */
+    if (!json_is_number(fps) || !(json_number_value(fps) >= 0 && json_number_value(fps) <= 10000))
+        return km_seterr(KM_EFORMAT, "%s: field 'fps': expected a number in [0, 10000]", path);
     json_t *fmt = json_object_get(root, "keypoint_format");
     *skel = km_skeleton_parse(json_string_value(fmt));
     if (*skel == KM_SKEL_NONE)
@@ -188,7 +189,8 @@ static int read_frames(const char *path, json_t *frames, int person_id, km_kp2d 
                              path, f);
         out->frame_index[f] = (int)idx;
         json_t *ts = json_object_get(fr, "timestamp");
-        out->timestamp[f] = json_is_number(ts) ? json_number_value(ts) : idx / out->fps;
+        out->timestamp[f] = json_is_number(ts) ? json_number_value(ts)
+                          : out->fps > 0 ? idx / out->fps : 0.0;
         json_t *p = pick_person(path, f, json_object_get(fr, "persons"), person_id, &rc);
         if (rc)
             return rc;
