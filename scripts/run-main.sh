@@ -1,15 +1,13 @@
 #!/bin/sh
-# The main job `make run` performs until the capture server exists: probe a
-# sample video and transcode it to H.264, showing progress, into out/.
+# The main job of `make run`: the capture server on embedded defaults
+# (SQLite store and uploaded data under ./data, in-process workers, the
+# fetched models in ./models), bound to 127.0.0.1. Ctrl-C or SIGTERM stops
+# it gracefully. KINEMA_PORT and KINEMA_DATA override the port and folder.
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/fetch-testdata.sh >/dev/null
 bin=${KINEMA:-build/kinema}
-out=${KINEMA_OUT:-out}
-mkdir -p "$out"
-echo "== kinema probe tests/media/vtest.avi"
-"$bin" probe tests/media/vtest.avi
-echo "== kinema transcode tests/media/vtest.avi $out/vtest.mp4 --codec h264"
-"$bin" transcode tests/media/vtest.avi "$out/vtest.mp4" --codec h264 --threads 2
-echo "== kinema probe $out/vtest.mp4"
-"$bin" probe "$out/vtest.mp4"
+port=${KINEMA_PORT:-8000}
+data=${KINEMA_DATA:-data}
+echo "kinema serve on http://127.0.0.1:$port (data in $data/, models in models/); Ctrl-C stops it"
+echo "try: curl -s http://127.0.0.1:$port/health"
+exec "$bin" serve --host 127.0.0.1 --port "$port" --data "$data" --models models
