@@ -30,6 +30,12 @@ typedef struct km_model_opts {
     const char *const *outputs;  /* cut the graph at these tensor names; NULL = model outputs */
     int noutputs;
     int use_reference;           /* 1: run the plain-C reference kernels (tests) */
+    /* Optional shape of input 0 for models with dynamic dimensions (TF.js
+     * MoveNet MultiPose takes any multiple of 32, e.g. {1,256,256,3}); it
+     * replaces the -1 dimensions. NULL: the model's signature shape, and
+     * batch 1. */
+    const int64_t *input_shape;
+    int input_ndim;
 } km_model_opts;
 
 typedef struct km_tensor_info {
@@ -41,9 +47,13 @@ typedef struct km_tensor_info {
 typedef struct km_model km_model;
 
 /* Load `path` (.tflite, or a TF.js model.json with its .bin shards beside
- * it); opts may be NULL. Malformed files fail with KM_EFORMAT, unsupported
- * ops with KM_EUNSUPPORTED naming the op and the node. Free with
- * km_model_free. */
+ * it); opts may be NULL. Output tensors are named as in the file: .tflite
+ * tensor names ("Identity", ...); TF.js signature keys ("ld_3d",
+ * "output_poseflag", ...), or the names given in opts->outputs (a
+ * signature key or a node name, ":0" optional). Look outputs up by name.
+ * Malformed files fail with KM_EFORMAT, unsupported ops with
+ * KM_EUNSUPPORTED naming the op and the node. Free with km_model_free.
+ * See docs/nn.md (MoveNet head names, threads, bf16 accuracy). */
 int km_model_load(km_model **out, const char *path, const km_model_opts *opts);
 /* Another executor sharing the weights of `m` (which must outlive it). */
 int km_model_clone(km_model **out, const km_model *m);
@@ -51,6 +61,8 @@ int km_model_ninputs(const km_model *m);
 int km_model_noutputs(const km_model *m);
 const km_tensor_info *km_model_input(const km_model *m, int i);
 const km_tensor_info *km_model_output(const km_model *m, int i);
+/* Index of the output named `name` (see km_model_load), or -1. */
+int km_model_find_output(const km_model *m, const char *name);
 /* Run: inputs[i] / outputs[i] are caller-owned float buffers of the sizes
  * given by the tensor infos. */
 int km_model_run(km_model *m, const float *const *inputs, float *const *outputs);

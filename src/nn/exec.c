@@ -1,0 +1,1067 @@
+/*
+ * exec.c - oneDNN executor (see exec.h for why and ownership).
+ *
+ * Planning, in order:
+ *   1. fusion: a zero PAD feeding only a convolution becomes the
+ *      convolution's padding; a convolution absorbs the chain of
+ *      single-consumer successors ACT / LOGISTIC / ADD (same-shape
+ *      activation addend) as oneDNN post-ops (eltwise, binary add); the
+ *      fused step runs where the last absorbed node ran;
+ *   2. RESHAPE becomes an alias of its input's storage;
+ *   3. liveness: each storage lives from the step that writes it to the
+ *      last step that reads it (graph outputs: to the end); storages get
+ *      arena offsets greedily, largest first, sharing space when their
+ *      lifetimes do not overlap;
+ *   4. oneDNN primitives: convolutions (depthwise = grouped, weights
+ *      format_tag_any, reordered once), max/avg pooling, linear
+ *      resampling (half-pixel centres); everything else runs the
+ *      reference kernel on arena buffers.
+ * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
+ * pass bf16 activations to each other; tensors that leave oneDNN stay fp32
+ * and a reorder step makes a copy in the other type where a consumer needs
+ * it (assign_dtypes; docs/nn.md).
+ */
+#include "nn/exec.h"
+
+#include <cpuid.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl.h>
+
+#include "kinema/util.h"
+#include "nn/ref.h"
+
+#define MAX_ARGS 10
+#define MAX_POSTS 6
+#define ALIGN 64
+
+enum { ST_CONV, ST_POOL, ST_RESAMPLE, ST_REF, ST_REORDER };
+enum { ARG_TENSOR, ARG_CONST, ARG_SCRATCH };
+enum { DT_F32 = 0, DT_BF16 = 1 };
+
+typedef struct sarg {
+    int arg;                /* DNNL_ARG_* */
+    int kind;               /* ARG_* */
+    int tensor;             /* ARG_TENSOR */
+    dnnl_memory_t mem;      /* ARG_CONST: plan-owned */
+    dnnl_memory_desc_t md;
+} sarg;
+
+typedef struct step {
+    int kind;
+    int node;               /* IR node (the chain head for ST_CONV) */
+    int src;                /* tensor read as source (not ST_REF) */
+    int extra[4];           /* ST_CONV: folded PAD (top, left, bottom, right) */
+    int out;
+    int nadd;
+    int add[MAX_POSTS];     /* ST_CONV: addends of binary post-ops */
+    int addidx[MAX_POSTS];  /* their post-op index */
+    int rin[NN_MAXIN];      /* ST_REF: input tensors (after dtype shadows) */
+    dnnl_primitive_t prim;
+    int nargs;
+    sarg args[MAX_ARGS];
+} step;
+
+struct nn_plan {
+    const nn_graph *g;
+    int bf16, threads;
+    int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN resampling */
+    int dw_bf16;            /* bf16 mode: depthwise convolutions in bf16 too (default; KM_NN_DW_FP32=1: no) */
+    step *steps;
+    int nsteps, cap;
+    int nt;                 /* graph tensors + dtype shadows */
+    int *root;              /* storage root per tensor (RESHAPE aliases) */
+    int *orig;              /* shadow -> the graph tensor it copies (itself otherwise) */
+    int *shadow;            /* graph tensor -> its shadow in the other dtype, -1 */
+    unsigned char *dt;      /* DT_* per tensor */
+    size_t *off;            /* arena offset per root */
+    size_t arena, scratch;
+};
+
+struct nn_exec {
+    const nn_plan *p;
+    uint8_t *arena, *scratch;
+    dnnl_stream_t stream;
+    dnnl_memory_t *mems;    /* per step, per arg (NULL for ARG_CONST) */
+    dnnl_exec_arg_t *eargs; /* per step, MAX_ARGS */
+    int prof;               /* KM_NN_PROFILE=1 */
+};
+
+/* ------------------------------------------------------------ platform */
+
+static dnnl_engine_t g_engine;
+static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
+static dnnl_status_t g_engine_status;
+
+static void engine_init(void)
+{
+    g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0);
+}
+
+static int engine(dnnl_engine_t *e)
+{
+    pthread_once(&g_engine_once, engine_init);
+    if (g_engine_status != dnnl_success)
+        return km_seterr(KM_EINTERNAL, "oneDNN: cannot create CPU engine (status %d)", g_engine_status);
+    *e = g_engine;
+    return 0;
+}
+
+static void (*g_omp_set)(int);
+static pthread_once_t g_omp_once = PTHREAD_ONCE_INIT;
+
+static void omp_lookup(void)
+{
+    void *f = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    memcpy(&g_omp_set, &f, sizeof(f)); /* object to function pointer */
+}
+
+void nn_set_threads(int n)
+{
+    /* oneDNN here uses OpenMP (libgomp, loaded with libdnnl): the thread
+     * count is a per-thread setting, so set it on the calling thread. */
+    pthread_once(&g_omp_once, omp_lookup);
+    if (g_omp_set)
+        g_omp_set(n > 0 ? n : 1);
+}
+
+int nn_cpu_has_bf16(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return 0;
+    int amx_bf16 = (d >> 22) & 1;
+    unsigned a1 = 0, b1, c1, d1;
+    __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
+    int avx512_bf16 = (a1 >> 5) & 1;
+    return amx_bf16 || avx512_bf16;
+}
+
+#define DN(call, what)                                                                 \
+    do {                                                                               \
+        dnnl_status_t st_ = (call);                                                    \
+        if (st_ != dnnl_success)                                                       \
+            return km_seterr(KM_EINTERNAL, "oneDNN: %s failed (status %d)", what, st_); \
+    } while (0)
+
+/* ------------------------------------------------------------- fusion */
+
+typedef struct fuse {
+    int *nuse;              /* consumers per tensor */
+    int *cons;              /* the consumer node when nuse == 1 */
+    char *is_out;
+    int *head;              /* node -> chain head node, or -1 */
+    int *end;               /* head -> last node of its chain */
+    char *pad_folded;       /* PAD node folded into its consumer */
+} fuse;
+
+static int spatial_pad_only(const nn_graph *g, const nn_node *n)
+{
+    const nn_tensor *x = &g->t[n->in[0]];
+    if (x->ndim != 4 || x->data)
+        return 0;
+    return !n->pads[0][0] && !n->pads[0][1] && !n->pads[3][0] && !n->pads[3][1];
+}
+
+static int can_absorb(const nn_graph *g, const fuse *f, int cur_t, int *next)
+{
+    if (f->nuse[cur_t] != 1 || f->is_out[cur_t])
+        return 0;
+    int c = f->cons[cur_t];
+    const nn_node *n = &g->n[c];
+    if (f->head[c] >= 0)
+        return 0; /* already absorbed by another chain (ADD of two convolutions) */
+    if (n->op == NN_OP_ACT || n->op == NN_OP_SIGMOID) {
+        *next = c;
+        return 1;
+    }
+    if (n->op == NN_OP_ADD && n->nin == 2) {
+        int other = n->in[0] == cur_t ? n->in[1] : n->in[0];
+        const nn_tensor *a = &g->t[cur_t], *b = &g->t[other];
+        if (other == cur_t || b->data || a->ndim != 4 || b->ndim != 4)
+            return 0;
+        for (int i = 0; i < 4; i++)
+            if (a->shape[i] != b->shape[i])
+                return 0;
+        *next = c;
+        return 1;
+    }
+    return 0;
+}
+
+static int plan_fusion(const nn_graph *g, fuse *f)
+{
+    size_t nt = (size_t)(g->nt ? g->nt : 1), nn = (size_t)(g->nn ? g->nn : 1);
+    f->nuse = calloc(nt, sizeof(int));
+    f->cons = calloc(nt, sizeof(int));
+    f->is_out = calloc(nt, 1);
+    f->head = malloc(nn * sizeof(int));
+    f->end = malloc(nn * sizeof(int));
+    f->pad_folded = calloc(nn, 1);
+    if (!f->nuse || !f->cons || !f->is_out || !f->head || !f->end || !f->pad_folded)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    for (int i = 0; i < g->nn; i++) {
+        f->head[i] = -1;
+        f->end[i] = i;
+        for (int k = 0; k < g->n[i].nin; k++) {
+            int t = g->n[i].in[k];
+            if (t < 0)
+                continue;
+            f->nuse[t]++;
+            f->cons[t] = i;
+        }
+    }
+    for (int i = 0; i < g->nout; i++)
+        f->is_out[g->out[i]] = 1;
+    int *prod = malloc(nt * sizeof(int));
+    if (!prod)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    for (size_t i = 0; i < nt; i++)
+        prod[i] = -1;
+    for (int i = 0; i < g->nn; i++)
+        prod[g->n[i].out] = i;
+    const char *nf = getenv("KM_NN_NOFUSE");
+    int nofuse = nf ? atoi(nf) : 0;
+    for (int i = 0; i < g->nn; i++) {
+        const nn_node *n = &g->n[i];
+        if (n->op != NN_OP_CONV2D && n->op != NN_OP_DWCONV2D)
+            continue;
+        f->head[i] = i;
+        if (nofuse & 4)
+            continue;
+        /* PAD folding */
+        int p = prod[n->in[0]];
+        if (!(nofuse & 2) && p >= 0 && g->n[p].op == NN_OP_PAD && spatial_pad_only(g, &g->n[p]) && f->nuse[n->in[0]] == 1 &&
+            !f->is_out[n->in[0]])
+            f->pad_folded[p] = 1;
+        /* post-op chain */
+        int cur = n->out, next, posts = n->act != NN_ACT_NONE;
+        while (!(nofuse & 1) && posts + 2 <= MAX_POSTS && can_absorb(g, f, cur, &next)) {
+            f->head[next] = i;
+            f->end[i] = next;
+            posts += 1 + (g->n[next].act != NN_ACT_NONE && g->n[next].op == NN_OP_ADD);
+            cur = g->n[next].out;
+        }
+    }
+    free(prod);
+    return 0;
+}
+
+static void fuse_free(fuse *f)
+{
+    free(f->nuse);
+    free(f->cons);
+    free(f->is_out);
+    free(f->head);
+    free(f->end);
+    free(f->pad_folded);
+}
+
+/* ------------------------------------------------------ step list */
+
+static step *push_step(nn_plan *p)
+{
+    if (p->nsteps == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 64;
+        step *s = realloc(p->steps, (size_t)cap * sizeof(step));
+        if (!s)
+            return NULL;
+        p->steps = s;
+        p->cap = cap;
+    }
+    step *s = &p->steps[p->nsteps++];
+    memset(s, 0, sizeof(*s));
+    return s;
+}
+
+static const nn_tensor *tens(const nn_plan *p, int t)
+{
+    return &p->g->t[p->orig[t]];
+}
+
+/* Phase 1: one step per fused chain / remaining node (no oneDNN yet). */
+static int describe(nn_plan *p, const fuse *f, const int *prod)
+{
+    const nn_graph *g = p->g;
+    for (int i = 0; i < g->nn; i++) {
+        const nn_node *n = &g->n[i];
+        if (f->pad_folded[i] || (f->head[i] >= 0 && f->end[f->head[i]] != i))
+            continue; /* folded, or inside a chain that runs at its end */
+        if (n->op == NN_OP_RESHAPE && !g->t[n->in[0]].data)
+            continue; /* alias */
+        step *s = push_step(p);
+        if (!s)
+            return km_seterr(KM_ENOMEM, "out of memory (plan)");
+        s->node = i;
+        s->out = n->out;
+        s->src = n->in[0];
+        if (f->head[i] >= 0) {
+            int h = f->head[i];
+            const nn_node *hn = &g->n[h];
+            s->kind = ST_CONV;
+            s->node = h;
+            s->src = hn->in[0];
+            s->out = g->n[f->end[h]].out;
+            int pn = prod[s->src];
+            if (pn >= 0 && f->pad_folded[pn]) {
+                const nn_node *pad = &g->n[pn];
+                s->extra[0] = (int)pad->pads[1][0];
+                s->extra[1] = (int)pad->pads[2][0];
+                s->extra[2] = (int)pad->pads[1][1];
+                s->extra[3] = (int)pad->pads[2][1];
+                s->src = pad->in[0];
+            }
+            for (int cur = hn->out; cur != s->out;) { /* addends along the chain */
+                const nn_node *c = &g->n[f->cons[cur]];
+                if (c->op == NN_OP_ADD)
+                    s->add[s->nadd++] = c->in[0] == cur ? c->in[1] : c->in[0];
+                cur = c->out;
+            }
+        } else if ((n->op == NN_OP_MAXPOOL || n->op == NN_OP_AVGPOOL) && n->act == NN_ACT_NONE) {
+            s->kind = ST_POOL;
+        } else if (n->op == NN_OP_RESIZE_BILINEAR && n->half_pixel && !n->align_corners && !(p->debug & 8)) {
+            s->kind = ST_RESAMPLE;
+        } else {
+            s->kind = ST_REF;
+            for (int k = 0; k < n->nin; k++)
+                s->rin[k] = n->in[k];
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------ dtypes and shadows */
+
+/* Shadow of t in the other dtype, created on first use with a reorder
+ * step appended to `out` (placed before the consumer). */
+static int shadow_of(nn_plan *p, int t, int *id)
+{
+    if (p->shadow[t] >= 0) {
+        *id = p->shadow[t];
+        return 0;
+    }
+    int s = p->nt++;
+    p->root[s] = s;
+    p->orig[s] = t;
+    p->dt[s] = p->dt[t] == DT_F32 ? DT_BF16 : DT_F32;
+    p->shadow[t] = s;
+    step *st = push_step(p);
+    if (!st)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    st->kind = ST_REORDER;
+    st->src = t;
+    st->out = s;
+    st->node = -1;
+    *id = s;
+    return 0;
+}
+
+/* Want tensor t in dtype want: t itself or its shadow. */
+static int as_dtype(nn_plan *p, int t, int want, int *id)
+{
+    if (p->g->t[t].data || p->dt[t] == want) {
+        *id = t;
+        return 0;
+    }
+    return shadow_of(p, t, id);
+}
+
+/* Phase 2 (bf16 only): convolutions compute in bf16 and write bf16 unless
+ * their output leaves oneDNN (graph output, RESHAPE alias, reference
+ * kernel); pooling and resampling follow their input; every consumer that
+ * needs the other dtype reads a shadow made by a reorder step. */
+static int conv_is_dw(const nn_plan *p, const step *s)
+{
+    return s->kind == ST_CONV && p->g->n[s->node].op == NN_OP_DWCONV2D && !p->dw_bf16;
+}
+
+static int assign_dtypes(nn_plan *p, const char *keep_f32_in)
+{
+    step *old = p->steps;
+    int nold = p->nsteps;
+    /* a convolution output read by an fp32 depthwise convolution is written
+     * in fp32 (other readers get a bf16 shadow) */
+    char *keep_f32 = malloc((size_t)p->g->nt + 1);
+    if (!keep_f32)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    memcpy(keep_f32, keep_f32_in, (size_t)p->g->nt + 1);
+    for (int i = 0; i < nold; i++)
+        if (conv_is_dw(p, &old[i]))
+            keep_f32[old[i].src] = 1;
+    p->steps = NULL;
+    p->nsteps = p->cap = 0;
+    int rc = 0;
+    for (int i = 0; i < nold && !rc; i++) {
+        step s = old[i];
+        switch (s.kind) {
+        case ST_CONV:
+            rc = as_dtype(p, s.src, conv_is_dw(p, &s) ? DT_F32 : DT_BF16, &s.src);
+            p->dt[s.out] = keep_f32[s.out] || conv_is_dw(p, &s) ? DT_F32 : DT_BF16;
+            break;
+        case ST_POOL:
+        case ST_RESAMPLE:
+            if (keep_f32[s.out] && p->dt[s.src] == DT_BF16)
+                rc = as_dtype(p, s.src, DT_F32, &s.src);
+            p->dt[s.out] = p->dt[s.src];
+            break;
+        default: {
+            const nn_node *n = &p->g->n[s.node];
+            for (int k = 0; k < n->nin && !rc; k++)
+                if (n->in[k] >= 0)
+                    rc = as_dtype(p, n->in[k], DT_F32, &s.rin[k]);
+        }
+        }
+        step *d = rc ? NULL : push_step(p);
+        if (!rc && !d)
+            rc = km_seterr(KM_ENOMEM, "out of memory (plan)");
+        if (d)
+            *d = s;
+    }
+    free(old);
+    free(keep_f32);
+    return rc;
+}
+
+/* --------------------------------------------------- memory descriptors */
+
+static dnnl_data_type_t ddt(const nn_plan *p, int t)
+{
+    return p->dt[t] == DT_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+static int md_nhwc(dnnl_memory_desc_t *md, const nn_tensor *t, dnnl_data_type_t dt)
+{
+    if (t->ndim != 4)
+        return km_seterr(KM_EINTERNAL, "tensor %s is not 4-D", t->name);
+    dnnl_dims_t d = {t->shape[0], t->shape[3], t->shape[1], t->shape[2]};
+    DN(dnnl_memory_desc_init_by_tag(md, 4, d, dt, dnnl_nhwc), "memory desc");
+    return 0;
+}
+
+static int md_of(const nn_plan *p, dnnl_memory_desc_t *md, int t)
+{
+    return md_nhwc(md, tens(p, t), ddt(p, t));
+}
+
+static int act_post(dnnl_post_ops_t po, nn_act a)
+{
+    if (a == NN_ACT_RELU)
+        DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "eltwise post-op");
+    else if (a == NN_ACT_RELU6)
+        DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f), "eltwise post-op");
+    return 0;
+}
+
+/* One-time copy of constant data into a oneDNN memory of layout `dst`. */
+static int const_memory(dnnl_memory_t *out, const dnnl_memory_desc_t *user, const float *data,
+                        const dnnl_memory_desc_t *dst)
+{
+    dnnl_engine_t eng = NULL;
+    int rc = engine(&eng);
+    if (rc)
+        return rc;
+    dnnl_memory_t src = NULL, m = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_stream_t s = NULL;
+    dnnl_status_t st = dnnl_memory_create(&src, user, eng, (void *)data);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&m, dst, eng, DNNL_MEMORY_ALLOCATE);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&rpd, user, eng, dst, eng, NULL);
+    if (st == dnnl_success)
+        st = dnnl_primitive_create(&r, rpd);
+    if (st == dnnl_success)
+        st = dnnl_stream_create(&s, eng, dnnl_stream_default_flags);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, m}};
+        st = dnnl_primitive_execute(r, s, 2, a);
+        if (st == dnnl_success)
+            st = dnnl_stream_wait(s);
+    }
+    if (s)
+        dnnl_stream_destroy(s);
+    if (r)
+        dnnl_primitive_destroy(r);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (src)
+        dnnl_memory_destroy(src);
+    if (st != dnnl_success) {
+        if (m)
+            dnnl_memory_destroy(m);
+        return km_seterr(KM_EINTERNAL, "oneDNN: weight reorder failed (status %d)", st);
+    }
+    *out = m;
+    return 0;
+}
+
+static void add_arg(step *s, int arg, int kind, int tensor, dnnl_memory_t mem, const dnnl_memory_desc_t *md)
+{
+    sarg *a = &s->args[s->nargs++];
+    a->arg = arg;
+    a->kind = kind;
+    a->tensor = tensor;
+    a->mem = mem;
+    a->md = *md;
+}
+
+/* Create the primitive of pd (consumed), add the scratchpad argument. */
+static int finish_prim(nn_plan *p, step *s, dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sz = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (sz) {
+        add_arg(s, DNNL_ARG_SCRATCHPAD, ARG_SCRATCH, -1, NULL, sp);
+        if (sz > p->scratch)
+            p->scratch = sz;
+    }
+    dnnl_status_t st = dnnl_primitive_create(&s->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success)
+        return km_seterr(KM_EINTERNAL, "oneDNN: primitive creation failed (status %d)", st);
+    return 0;
+}
+
+static int new_attr(dnnl_primitive_attr_t *attr, dnnl_post_ops_t po)
+{
+    DN(dnnl_primitive_attr_create(attr), "attr create");
+    DN(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), "scratchpad mode");
+    if (po)
+        DN(dnnl_primitive_attr_set_post_ops(*attr, po), "set post-ops");
+    return 0;
+}
+
+/* ------------------------------------------------------- convolution */
+
+static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
+{
+    const nn_graph *g = p->g;
+    const nn_node *n = &g->n[s->node];
+    int rc = act_post(po, n->act), k = 0;
+    for (int cur = n->out; !rc && cur != s->out;) {
+        int c = -1; /* the single consumer of cur */
+        for (int i = s->node + 1; i < g->nn && c < 0; i++)
+            for (int j = 0; j < g->n[i].nin; j++)
+                if (g->n[i].in[j] == cur)
+                    c = i;
+        if (c < 0)
+            return km_seterr(KM_EINTERNAL, "plan: broken post-op chain");
+        const nn_node *cn = &g->n[c];
+        if (cn->op == NN_OP_ACT) {
+            rc = act_post(po, cn->act);
+        } else if (cn->op == NN_OP_SIGMOID) {
+            if (dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_logistic, 0.0f, 0.0f) != dnnl_success)
+                rc = km_seterr(KM_EINTERNAL, "oneDNN: logistic post-op failed");
+        } else { /* ADD */
+            dnnl_memory_desc_t md;
+            rc = md_of(p, &md, s->add[k]);
+            s->addidx[k++] = dnnl_post_ops_len(po);
+            if (!rc && dnnl_post_ops_append_binary(po, dnnl_binary_add, &md) != dnnl_success)
+                rc = km_seterr(KM_EINTERNAL, "oneDNN: binary post-op failed");
+            if (!rc)
+                rc = act_post(po, cn->act);
+        }
+        cur = cn->out;
+    }
+    return rc;
+}
+
+static int prim_conv(nn_plan *p, step *s)
+{
+    const nn_graph *g = p->g;
+    const nn_node *n = &g->n[s->node];
+    const nn_tensor *x = tens(p, s->src), *w = &g->t[n->in[1]], *b = &g->t[n->in[2]];
+    int dw = n->op == NN_OP_DWCONV2D;
+    const nn_tensor *y = &g->t[n->out];
+    int64_t cin = x->shape[3], cout = y->shape[3], kh = n->kernel[0], kw = n->kernel[1];
+    dnnl_data_type_t wdt = ddt(p, s->src);
+    dnnl_memory_desc_t src_md, dst_md, w_any, b_md, w_user;
+    int rc = md_of(p, &src_md, s->src);
+    if (!rc)
+        rc = md_nhwc(&dst_md, y, ddt(p, s->out));
+    if (rc)
+        return rc;
+    dnnl_dims_t bd = {cout};
+    DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a), "bias desc");
+    if (dw) {
+        dnnl_dims_t wd = {cout, 1, 1, kh, kw}, ws = {1, cout, cout, kw * cout, cout};
+        DN(dnnl_memory_desc_init_by_strides(&w_user, 5, wd, dnnl_f32, ws), "weights desc");
+        DN(dnnl_memory_desc_init_by_tag(&w_any, 5, wd, wdt, dnnl_format_tag_any), "weights desc");
+    } else {
+        dnnl_dims_t wd = {cout, cin, kh, kw};
+        DN(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_ohwi), "weights desc");
+        DN(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, wdt, dnnl_format_tag_any), "weights desc");
+    }
+    dnnl_dims_t strides = {n->stride[0], n->stride[1]}, dil = {n->dil[0] - 1, n->dil[1] - 1};
+    dnnl_dims_t pl = {n->pad[0] + s->extra[0], n->pad[1] + s->extra[1]};
+    dnnl_dims_t pr = {n->pad[2] + s->extra[2], n->pad[3] + s->extra[3]};
+    dnnl_convolution_desc_t cd;
+    DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
+                                                  &w_any, &b_md, &dst_md, strides, dil, pl, pr),
+       "convolution desc");
+    dnnl_post_ops_t po;
+    DN(dnnl_post_ops_create(&po), "post-ops create");
+    rc = build_posts(p, s, po);
+    dnnl_primitive_attr_t attr = NULL;
+    if (!rc)
+        rc = new_attr(&attr, po);
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_desc_t pd = NULL;
+    if (!rc && dnnl_primitive_desc_create(&pd, &cd, attr, g_engine, NULL) != dnnl_success)
+        rc = km_seterr(KM_EUNSUPPORTED, "oneDNN: no convolution for node %s", n->name);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (rc)
+        return rc;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t wm = NULL, bm = NULL;
+    rc = const_memory(&wm, &w_user, w->data, wmd);
+    if (!rc)
+        rc = const_memory(&bm, &b_md, b->data, &b_md);
+    if (rc) {
+        if (wm)
+            dnnl_memory_destroy(wm);
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    add_arg(s, DNNL_ARG_SRC, ARG_TENSOR, s->src, NULL, &src_md);
+    add_arg(s, DNNL_ARG_WEIGHTS, ARG_CONST, -1, wm, wmd);
+    add_arg(s, DNNL_ARG_BIAS, ARG_CONST, -1, bm, &b_md);
+    dnnl_memory_desc_t omd;
+    md_of(p, &omd, s->out);
+    add_arg(s, DNNL_ARG_DST, ARG_TENSOR, s->out, NULL, &omd);
+    for (int i = 0; i < s->nadd; i++) {
+        dnnl_memory_desc_t amd;
+        md_of(p, &amd, s->add[i]);
+        add_arg(s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(s->addidx[i]) | DNNL_ARG_SRC_1, ARG_TENSOR, s->add[i], NULL, &amd);
+    }
+    return finish_prim(p, s, pd);
+}
+
+/* ------------------------------------------- pooling, resampling, reorder */
+
+static int prim_pool_resample(nn_plan *p, step *s)
+{
+    const nn_node *n = &p->g->n[s->node];
+    dnnl_memory_desc_t src_md, dst_md;
+    int rc = md_of(p, &src_md, s->src);
+    if (!rc)
+        rc = md_of(p, &dst_md, s->out);
+    if (rc)
+        return rc;
+    dnnl_primitive_attr_t attr;
+    if ((rc = new_attr(&attr, NULL)))
+        return rc;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t ds;
+    if (s->kind == ST_POOL) {
+        dnnl_dims_t st = {n->stride[0], n->stride[1]}, k = {n->kernel[0], n->kernel[1]}, dil = {0, 0};
+        dnnl_dims_t pl = {n->pad[0], n->pad[1]}, pr = {n->pad[2], n->pad[3]};
+        dnnl_pooling_v2_desc_t pdsc;
+        dnnl_alg_kind_t alg = n->op == NN_OP_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
+        ds = dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src_md, &dst_md, st, k, dil, pl, pr);
+        if (ds == dnnl_success)
+            ds = dnnl_primitive_desc_create(&pd, &pdsc, attr, g_engine, NULL);
+    } else {
+        dnnl_resampling_desc_t rd;
+        ds = dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear, NULL, &src_md,
+                                               &dst_md);
+        if (ds == dnnl_success)
+            ds = dnnl_primitive_desc_create(&pd, &rd, attr, g_engine, NULL);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    if (ds != dnnl_success)
+        return km_seterr(KM_EUNSUPPORTED, "oneDNN: no %s for node %s", s->kind == ST_POOL ? "pooling" : "resampling",
+                         n->name);
+    add_arg(s, DNNL_ARG_SRC, ARG_TENSOR, s->src, NULL, &src_md);
+    add_arg(s, DNNL_ARG_DST, ARG_TENSOR, s->out, NULL, &dst_md);
+    return finish_prim(p, s, pd);
+}
+
+static int prim_reorder(nn_plan *p, step *s)
+{
+    dnnl_memory_desc_t src_md, dst_md;
+    int rc = md_of(p, &src_md, s->src);
+    if (!rc)
+        rc = md_of(p, &dst_md, s->out);
+    if (rc)
+        return rc;
+    dnnl_primitive_attr_t attr; /* user scratchpad: clones may run this reorder concurrently */
+    if ((rc = new_attr(&attr, NULL)))
+        return rc;
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t ds = dnnl_reorder_primitive_desc_create(&pd, &src_md, g_engine, &dst_md, g_engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (ds != dnnl_success)
+        return km_seterr(KM_EINTERNAL, "oneDNN: reorder desc failed (status %d)", ds);
+    add_arg(s, DNNL_ARG_FROM, ARG_TENSOR, s->src, NULL, &src_md);
+    add_arg(s, DNNL_ARG_TO, ARG_TENSOR, s->out, NULL, &dst_md);
+    return finish_prim(p, s, pd);
+}
+
+/* ------------------------------------------------------------- memory */
+
+static int root_of(const nn_plan *p, int t)
+{
+    while (p->root[t] != t)
+        t = p->root[t];
+    return t;
+}
+
+typedef struct live {
+    int root;
+    int first, last;
+    size_t size;
+} live;
+
+static int cmp_size(const void *a, const void *b)
+{
+    const live *x = a, *y = b;
+    return x->size < y->size ? 1 : x->size > y->size ? -1 : x->root - y->root;
+}
+
+/* Tensors a step reads (activations only). */
+static int step_reads(const nn_plan *p, const step *s, int *r)
+{
+    int n = 0;
+    if (s->kind == ST_REF) {
+        const nn_node *nd = &p->g->n[s->node];
+        for (int k = 0; k < nd->nin; k++)
+            if (nd->in[k] >= 0 && !p->g->t[nd->in[k]].data)
+                r[n++] = s->rin[k];
+        return n;
+    }
+    r[n++] = s->src;
+    for (int k = 0; k < s->nadd; k++)
+        r[n++] = s->add[k];
+    return n;
+}
+
+static int plan_memory(nn_plan *p)
+{
+    const nn_graph *g = p->g;
+    int nt = p->nt;
+    live *lv = calloc((size_t)(nt ? nt : 1), sizeof(live));
+    if (!lv)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    for (int t = 0; t < nt; t++) {
+        lv[t].root = t;
+        lv[t].first = lv[t].last = -2; /* unused */
+    }
+    for (int t = 0; t < nt; t++) {
+        int r = root_of(p, t);
+        int64_t n = nn_numel(tens(p, t));
+        size_t es = p->dt[t] == DT_BF16 ? 2 : 4;
+        size_t sz = ((size_t)(n ? n : 1) * es + ALIGN - 1) / ALIGN * ALIGN;
+        if (sz > lv[r].size)
+            lv[r].size = sz;
+    }
+#define TOUCH(t, pos)                                                   \
+    do {                                                                \
+        int r_ = root_of(p, (t));                                       \
+        if (lv[r_].first == -2 || (pos) < lv[r_].first)                 \
+            lv[r_].first = (pos);                                       \
+        if ((pos) > lv[r_].last)                                        \
+            lv[r_].last = (pos);                                        \
+    } while (0)
+    for (int i = 0; i < g->nin; i++)
+        TOUCH(g->in[i], -1);
+    for (int s = 0; s < p->nsteps; s++) {
+        int r[NN_MAXIN + MAX_POSTS], nr = step_reads(p, &p->steps[s], r);
+        TOUCH(p->steps[s].out, s);
+        for (int k = 0; k < nr; k++)
+            TOUCH(r[k], s);
+    }
+    for (int i = 0; i < g->nout; i++)
+        TOUCH(g->out[i], p->nsteps);
+#undef TOUCH
+    qsort(lv, (size_t)nt, sizeof(live), cmp_size);
+    size_t total = 0;
+    for (int i = 0; i < nt; i++) {
+        if (lv[i].first == -2 || tens(p, lv[i].root)->data)
+            continue;
+        size_t off = 0;
+        int moved = 1;
+        while (moved) { /* lowest offset clear of every overlapping placed root */
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                if (lv[j].first == -2 || tens(p, lv[j].root)->data)
+                    continue;
+                if (lv[j].first > lv[i].last || lv[i].first > lv[j].last)
+                    continue;
+                size_t o = p->off[lv[j].root];
+                if (off < o + lv[j].size && o < off + lv[i].size) {
+                    off = o + lv[j].size;
+                    moved = 1;
+                }
+            }
+        }
+        p->off[lv[i].root] = off;
+        if (off + lv[i].size > total)
+            total = off + lv[i].size;
+    }
+    p->arena = total;
+    free(lv);
+    return 0;
+}
+
+/* --------------------------------------------------------------- plan */
+
+static int plan_alloc(nn_plan *p, const nn_graph *g)
+{
+    size_t cap = (size_t)g->nt * 2 + 1; /* every tensor may get one shadow */
+    p->root = malloc(cap * sizeof(int));
+    p->orig = malloc(cap * sizeof(int));
+    p->shadow = malloc(cap * sizeof(int));
+    p->dt = calloc(cap, 1);
+    p->off = calloc(cap, sizeof(size_t));
+    if (!p->root || !p->orig || !p->shadow || !p->dt || !p->off)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    p->nt = g->nt;
+    for (size_t t = 0; t < cap; t++) {
+        p->root[t] = p->orig[t] = (int)t;
+        p->shadow[t] = -1;
+    }
+    for (int i = 0; i < g->nn; i++)
+        if (g->n[i].op == NN_OP_RESHAPE && !g->t[g->n[i].in[0]].data)
+            p->root[g->n[i].out] = g->n[i].in[0];
+    return 0;
+}
+
+/* Tensors that must stay fp32: graph outputs and storages shared by a
+ * RESHAPE alias. */
+static char *keep_f32_set(const nn_plan *p)
+{
+    const nn_graph *g = p->g;
+    char *k = calloc((size_t)g->nt + 1, 1);
+    if (!k)
+        return NULL;
+    for (int i = 0; i < g->nout; i++)
+        k[root_of(p, g->out[i])] = k[g->out[i]] = 1;
+    for (int t = 0; t < g->nt; t++)
+        if (p->root[t] != t)
+            k[t] = k[root_of(p, t)] = 1;
+    return k;
+    /* the residual stream (addends, and sums) stays fp32: rounding it to
+     * bf16 at every block compounds along the network */
+    for (int s = 0; s < p->nsteps; s++) {
+        const step *st = &p->steps[s];
+        for (int a = 0; a < st->nadd; a++)
+            k[st->add[a]] = 1;
+        if (st->nadd)
+            k[st->out] = 1;
+    }
+    return k;
+}
+
+int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
+{
+    *out = NULL;
+    dnnl_engine_t eng = NULL;
+    int rc = engine(&eng);
+    if (rc)
+        return rc;
+    nn_plan *p = calloc(1, sizeof(*p));
+    if (!p)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    p->g = g;
+    p->bf16 = bf16;
+    p->threads = threads;
+    p->debug = getenv("KM_NN_NOFUSE") ? atoi(getenv("KM_NN_NOFUSE")) : 0;
+    /* depthwise in bf16 measured ~10 % faster end to end than fp32
+     * depthwise plus the reorders around it; KM_NN_DW_FP32=1 keeps it fp32
+     * (more accurate, docs/nn.md) */
+    p->dw_bf16 = !(getenv("KM_NN_DW_FP32") && atoi(getenv("KM_NN_DW_FP32")) == 1);
+    int *prod = malloc(sizeof(int) * (size_t)(g->nt ? g->nt : 1));
+    char *keep = NULL;
+    fuse f;
+    memset(&f, 0, sizeof(f));
+    rc = prod ? plan_alloc(p, g) : km_seterr(KM_ENOMEM, "out of memory (plan)");
+    if (!rc) {
+        for (int t = 0; t < g->nt; t++)
+            prod[t] = -1;
+        for (int i = 0; i < g->nn; i++)
+            prod[g->n[i].out] = i;
+        rc = plan_fusion(g, &f);
+    }
+    if (!rc)
+        rc = describe(p, &f, prod);
+    if (!rc && bf16) {
+        keep = keep_f32_set(p);
+        rc = keep ? assign_dtypes(p, keep) : km_seterr(KM_ENOMEM, "out of memory (plan)");
+    }
+    for (int s = 0; !rc && s < p->nsteps; s++) {
+        step *st = &p->steps[s];
+        if (st->kind == ST_CONV)
+            rc = prim_conv(p, st);
+        else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
+            rc = prim_pool_resample(p, st);
+        else if (st->kind == ST_REORDER)
+            rc = prim_reorder(p, st);
+        else if (!bf16)
+            for (int k = 0; k < g->n[st->node].nin; k++)
+                st->rin[k] = g->n[st->node].in[k];
+    }
+    if (!rc)
+        rc = plan_memory(p);
+    fuse_free(&f);
+    free(prod);
+    free(keep);
+    if (rc) {
+        nn_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void nn_plan_free(nn_plan *p)
+{
+    if (!p)
+        return;
+    for (int s = 0; s < p->nsteps; s++) {
+        step *st = &p->steps[s];
+        if (st->prim)
+            dnnl_primitive_destroy(st->prim);
+        for (int a = 0; a < st->nargs; a++)
+            if (st->args[a].kind == ARG_CONST && st->args[a].mem)
+                dnnl_memory_destroy(st->args[a].mem);
+    }
+    free(p->steps);
+    free(p->root);
+    free(p->orig);
+    free(p->shadow);
+    free(p->dt);
+    free(p->off);
+    free(p);
+}
+
+/* ------------------------------------------------------------ running */
+
+static void *tensor_ptr(const nn_exec *e, int t)
+{
+    const nn_plan *p = e->p;
+    if (t < p->g->nt && p->g->t[t].data)
+        return p->g->t[t].data;
+    return e->arena + p->off[root_of(p, t)];
+}
+
+int nn_exec_create(nn_exec **out, const nn_plan *p)
+{
+    *out = NULL;
+    nn_exec *e = calloc(1, sizeof(*e));
+    if (!e)
+        return km_seterr(KM_ENOMEM, "out of memory (executor)");
+    e->p = p;
+    e->prof = getenv("KM_NN_PROFILE") && getenv("KM_NN_PROFILE")[0] == '1';
+    size_t ns = (size_t)(p->nsteps ? p->nsteps : 1);
+    e->arena = aligned_alloc(ALIGN, p->arena ? p->arena : ALIGN);
+    e->scratch = p->scratch ? aligned_alloc(ALIGN, (p->scratch + ALIGN - 1) / ALIGN * ALIGN) : NULL;
+    e->mems = calloc(ns * MAX_ARGS, sizeof(dnnl_memory_t));
+    e->eargs = calloc(ns * MAX_ARGS, sizeof(dnnl_exec_arg_t));
+    int rc = 0;
+    if (!e->arena || (p->scratch && !e->scratch) || !e->mems || !e->eargs)
+        rc = km_seterr(KM_ENOMEM, "out of memory (arena of %zu bytes)", p->arena);
+    if (!rc && dnnl_stream_create(&e->stream, g_engine, dnnl_stream_default_flags) != dnnl_success)
+        rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create stream");
+    if (!rc)
+        memset(e->arena, 0, p->arena);
+    for (int s = 0; !rc && s < p->nsteps; s++) {
+        const step *st = &p->steps[s];
+        for (int a = 0; !rc && a < st->nargs; a++) {
+            const sarg *sa = &st->args[a];
+            dnnl_memory_t m = sa->mem;
+            if (sa->kind != ARG_CONST) {
+                void *h = sa->kind == ARG_SCRATCH ? (void *)e->scratch : tensor_ptr(e, sa->tensor);
+                if (dnnl_memory_create(&m, &sa->md, g_engine, h) != dnnl_success)
+                    rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create memory");
+                e->mems[(size_t)s * MAX_ARGS + a] = m;
+            }
+            e->eargs[(size_t)s * MAX_ARGS + a].arg = sa->arg;
+            e->eargs[(size_t)s * MAX_ARGS + a].memory = m;
+        }
+    }
+    if (rc) {
+        nn_exec_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+static int run_step(nn_exec *e, int s)
+{
+    const nn_plan *p = e->p;
+    const step *st = &p->steps[s];
+    if (st->kind == ST_REF) {
+        const nn_graph *g = p->g;
+        const nn_node *n = &g->n[st->node];
+        const float *in[NN_MAXIN];
+        for (int k = 0; k < n->nin; k++)
+            in[k] = n->in[k] < 0 ? NULL : tensor_ptr(e, st->rin[k]);
+        return nn_ref_node(g, n, in, tensor_ptr(e, st->out));
+    }
+    dnnl_status_t ds = dnnl_primitive_execute(st->prim, e->stream, st->nargs, e->eargs + (size_t)s * MAX_ARGS);
+    if (ds != dnnl_success)
+        return km_seterr(KM_EINTERNAL, "oneDNN: execution of step %d failed (status %d)", s, ds);
+    return 0;
+}
+
+/* KM_NN_PROFILE=1: time every step on stderr (diagnosis only). */
+static void profile_line(const nn_exec *e, int s, uint64_t t0)
+{
+    const nn_plan *p = e->p;
+    const step *st = &p->steps[s];
+    static const char *const kinds[] = {"conv", "pool", "resample", "ref", "reorder"};
+    const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
+    fprintf(stderr, "step %3d %-8s %-18s %-60s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
+            n ? nn_op_name(n->op) : "-", n ? n->name : "-", p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",
+            (double)(km_now_ns() - t0) / 1e6, n ? nn_node_flops(p->g, n) / 1e9 : 0.0);
+}
+
+int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs)
+{
+    const nn_plan *p = e->p;
+    const nn_graph *g = p->g;
+    int prof = e->prof;
+    for (int i = 0; i < g->nin; i++)
+        memcpy(tensor_ptr(e, g->in[i]), inputs[i], (size_t)nn_numel(&g->t[g->in[i]]) * sizeof(float));
+    for (int s = 0; s < p->nsteps; s++) {
+        uint64_t t0 = prof ? km_now_ns() : 0;
+        int rc = run_step(e, s);
+        if (rc)
+            return rc;
+        if (prof) {
+            dnnl_stream_wait(e->stream);
+            profile_line(e, s, t0);
+        }
+    }
+    if (dnnl_stream_wait(e->stream) != dnnl_success)
+        return km_seterr(KM_EINTERNAL, "oneDNN: stream wait failed");
+    for (int i = 0; i < g->nout; i++)
+        memcpy(outputs[i], tensor_ptr(e, g->out[i]), (size_t)nn_numel(&g->t[g->out[i]]) * sizeof(float));
+    return 0;
+}
+
+void nn_exec_free(nn_exec *e)
+{
+    if (!e)
+        return;
+    const nn_plan *p = e->p;
+    if (e->mems)
+        for (size_t i = 0; i < (size_t)p->nsteps * MAX_ARGS; i++)
+            if (e->mems[i])
+                dnnl_memory_destroy(e->mems[i]);
+    if (e->stream)
+        dnnl_stream_destroy(e->stream);
+    free(e->mems);
+    free(e->eargs);
+    free(e->arena);
+    free(e->scratch);
+    free(e);
+}

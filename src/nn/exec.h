@@ -1,0 +1,34 @@
+/*
+ * exec.h - the oneDNN executor: plan a graph once, run it many times.
+ *
+ * Why: planning (fusion of PAD/ADD/activations into convolutions, buffer
+ * reuse by liveness, oneDNN primitive creation and the one-time reorder
+ * of weights into the layout oneDNN picks) is costly and immutable, so it
+ * lives in an nn_plan shared by every clone of a model; each nn_exec holds
+ * only the mutable state of one inference (arena, scratchpad, memory
+ * objects) so several executors of one plan can run in parallel.
+ *
+ * Ownership: an nn_plan borrows the graph (which must outlive it); an
+ * nn_exec borrows its plan. Free executors before their plan.
+ */
+#ifndef KM_NN_EXEC_H
+#define KM_NN_EXEC_H
+
+#include "nn/graph.h"
+
+typedef struct nn_plan nn_plan;
+typedef struct nn_exec nn_exec;
+
+/* bf16: run dense convolutions in bf16 (caller checked CPU support). */
+int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads);
+void nn_plan_free(nn_plan *p);
+int nn_exec_create(nn_exec **out, const nn_plan *p);
+/* inputs/outputs follow g->in / g->out order. */
+int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs);
+void nn_exec_free(nn_exec *e);
+/* Set the OpenMP thread count of the calling thread (used by oneDNN). */
+void nn_set_threads(int n);
+/* 1 when the CPU supports AMX-BF16 or AVX512-BF16. */
+int nn_cpu_has_bf16(void);
+
+#endif

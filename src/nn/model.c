@@ -1,0 +1,256 @@
+/*
+ * model.c - the public km_model API (kinema/nn.h): load, clone, run.
+ *
+ * Why: glues a loader (tflite.c / tfjs.c), the IR and one of two
+ * executors: the oneDNN plan (exec.c) or, for tests, the reference
+ * kernels run node by node with one buffer per tensor.
+ *
+ * Ownership: a loaded model owns its graph and plan; a clone borrows both
+ * from its source (which must outlive it) and owns only its executor.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinema/nn.h"
+#include "nn/exec.h"
+#include "nn/graph.h"
+#include "nn/loaders.h"
+#include "nn/ref.h"
+
+#define MAX_MODEL_FILE ((size_t)512 << 20)
+
+struct km_model {
+    nn_graph *g;
+    nn_plan *plan;
+    int owner;              /* 1: owns g and plan */
+    int use_reference;
+    int threads;
+    km_tensor_info in[NN_MAXIN], out[NN_MAXIN];
+    nn_exec *exec;          /* oneDNN path */
+    float **ref_buf;        /* reference path: one buffer per tensor */
+};
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int load_graph(nn_graph *g, const char *path, const km_model_opts *o)
+{
+    const char *const *outs = o ? o->outputs : NULL;
+    int nouts = o ? o->noutputs : 0;
+    if (ends_with(path, ".json"))
+        return nn_load_tfjs(g, path, outs, nouts, o ? o->input_shape : NULL, o ? o->input_ndim : 0);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = km_read_file(path, MAX_MODEL_FILE, &data, &len);
+    if (rc)
+        return rc;
+    rc = nn_load_tflite(g, data, len, outs, nouts);
+    free(data);
+    return rc;
+}
+
+static void fill_info(km_tensor_info *ti, const nn_tensor *t)
+{
+    ti->name = t->name;
+    ti->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++)
+        ti->shape[i] = t->shape[i];
+}
+
+static int ref_alloc(km_model *m)
+{
+    const nn_graph *g = m->g;
+    m->ref_buf = calloc((size_t)(g->nt ? g->nt : 1), sizeof(float *));
+    if (!m->ref_buf)
+        return km_seterr(KM_ENOMEM, "out of memory");
+    for (int i = 0; i < g->nt; i++) {
+        if (g->t[i].data)
+            continue;
+        int64_t n = nn_numel(&g->t[i]);
+        m->ref_buf[i] = calloc((size_t)(n ? n : 1), sizeof(float));
+        if (!m->ref_buf[i])
+            return km_seterr(KM_ENOMEM, "out of memory (tensor %s)", g->t[i].name);
+    }
+    return 0;
+}
+
+static void ref_free(km_model *m)
+{
+    if (!m->ref_buf)
+        return;
+    for (int i = 0; i < m->g->nt; i++)
+        free(m->ref_buf[i]);
+    free(m->ref_buf);
+    m->ref_buf = NULL;
+}
+
+static int make_executor(km_model *m)
+{
+    if (m->use_reference)
+        return ref_alloc(m);
+    nn_set_threads(m->threads);
+    return nn_exec_create(&m->exec, m->plan);
+}
+
+/* Refuse graphs whose activations (all of them, as the reference path
+ * allocates) would exceed MAX_ACTIVATIONS floats: a hostile file must not
+ * make kinema allocate without bound. */
+#define MAX_ACTIVATIONS ((int64_t)1 << 28) /* 1 GiB; BlazePose heavy needs 51 M */
+static int check_activation_size(const nn_graph *g, const char *path)
+{
+    int64_t total = 0;
+    for (int i = 0; i < g->nt; i++) {
+        if (g->t[i].data)
+            continue;
+        total += nn_numel(&g->t[i]);
+        if (total > MAX_ACTIVATIONS)
+            return km_seterr(KM_ENOMEM, "%s: activations exceed %lld values", path, (long long)MAX_ACTIVATIONS);
+    }
+    return 0;
+}
+
+static int resolve_bf16(km_precision p)
+{
+    if (p == KM_PREC_FP32)
+        return 0;
+    return nn_cpu_has_bf16();
+}
+
+int km_model_load(km_model **out, const char *path, const km_model_opts *opts)
+{
+    *out = NULL;
+    if (!path)
+        return km_seterr(KM_EINVAL, "km_model_load: no path");
+    km_model *m = calloc(1, sizeof(*m));
+    if (!m || !(m->g = calloc(1, sizeof(nn_graph)))) {
+        free(m);
+        return km_seterr(KM_ENOMEM, "out of memory");
+    }
+    m->owner = 1;
+    m->use_reference = opts ? opts->use_reference : 0;
+    m->threads = opts && opts->threads > 0 ? opts->threads : 1;
+    int rc = load_graph(m->g, path, opts);
+    if (!rc && (m->g->nin < 1 || m->g->nout < 1))
+        rc = km_seterr(KM_EFORMAT, "%s: graph has no inputs or outputs", path);
+    if (!rc)
+        rc = check_activation_size(m->g, path);
+    if (!rc && opts && opts->precision == KM_PREC_BF16 && !nn_cpu_has_bf16())
+        rc = km_seterr(KM_EUNSUPPORTED, "bf16 requested but the CPU has neither AMX nor AVX512-BF16");
+    if (!rc && !m->use_reference) {
+        nn_set_threads(m->threads);
+        rc = nn_plan_create(&m->plan, m->g, resolve_bf16(opts ? opts->precision : KM_PREC_AUTO), m->threads);
+        /* the plan holds reordered copies of the convolution weights */
+        for (int i = 0; !rc && i < m->g->nn; i++)
+            if (m->g->n[i].op == NN_OP_CONV2D || m->g->n[i].op == NN_OP_DWCONV2D)
+                nn_graph_release(m->g, m->g->n[i].in[1]);
+    }
+    if (!rc)
+        rc = make_executor(m);
+    if (rc) {
+        km_model_free(m);
+        return rc;
+    }
+    for (int i = 0; i < m->g->nin; i++)
+        fill_info(&m->in[i], &m->g->t[m->g->in[i]]);
+    for (int i = 0; i < m->g->nout; i++)
+        fill_info(&m->out[i], &m->g->t[m->g->out[i]]);
+    /* loading freed the file bytes, fp16 decodes and the IR weights copies
+     * (tens of MB): give the pages back to the system (glibc) */
+    malloc_trim(0);
+    *out = m;
+    return 0;
+}
+
+int km_model_clone(km_model **out, const km_model *src)
+{
+    *out = NULL;
+    km_model *m = calloc(1, sizeof(*m));
+    if (!m)
+        return km_seterr(KM_ENOMEM, "out of memory");
+    *m = *src;
+    m->owner = 0;
+    m->exec = NULL;
+    m->ref_buf = NULL;
+    int rc = make_executor(m);
+    if (rc) {
+        km_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int km_model_ninputs(const km_model *m) { return m->g->nin; }
+int km_model_noutputs(const km_model *m) { return m->g->nout; }
+
+const km_tensor_info *km_model_input(const km_model *m, int i)
+{
+    return i >= 0 && i < m->g->nin ? &m->in[i] : NULL;
+}
+
+const km_tensor_info *km_model_output(const km_model *m, int i)
+{
+    return i >= 0 && i < m->g->nout ? &m->out[i] : NULL;
+}
+
+int km_model_find_output(const km_model *m, const char *name)
+{
+    for (int i = 0; m && name && i < m->g->nout; i++)
+        if (strcmp(m->out[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int ref_run(km_model *m, const float *const *inputs, float *const *outputs)
+{
+    const nn_graph *g = m->g;
+    for (int i = 0; i < g->nin; i++)
+        memcpy(m->ref_buf[g->in[i]], inputs[i], (size_t)nn_numel(&g->t[g->in[i]]) * sizeof(float));
+    for (int i = 0; i < g->nn; i++) {
+        const nn_node *n = &g->n[i];
+        const float *in[NN_MAXIN];
+        for (int k = 0; k < n->nin; k++)
+            in[k] = n->in[k] < 0 ? NULL : g->t[n->in[k]].data ? g->t[n->in[k]].data : m->ref_buf[n->in[k]];
+        int rc = nn_ref_node(g, n, in, m->ref_buf[n->out]);
+        if (rc)
+            return rc;
+    }
+    for (int i = 0; i < g->nout; i++)
+        memcpy(outputs[i], m->ref_buf[g->out[i]], (size_t)nn_numel(&g->t[g->out[i]]) * sizeof(float));
+    return 0;
+}
+
+int km_model_run(km_model *m, const float *const *inputs, float *const *outputs)
+{
+    if (!m || !inputs || !outputs)
+        return km_seterr(KM_EINVAL, "km_model_run: NULL argument");
+    if (m->use_reference)
+        return ref_run(m, inputs, outputs);
+    nn_set_threads(m->threads);
+    return nn_exec_run(m->exec, inputs, outputs);
+}
+
+double km_model_flops(const km_model *m)
+{
+    return nn_graph_flops(m->g);
+}
+
+void km_model_free(km_model *m)
+{
+    if (!m)
+        return;
+    nn_exec_free(m->exec);
+    ref_free(m);
+    if (m->owner) {
+        nn_plan_free(m->plan);
+        if (m->g) {
+            nn_graph_free(m->g);
+            free(m->g);
+        }
+    }
+    free(m);
+}
