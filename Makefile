@@ -23,6 +23,16 @@ CFLAGS_ALL   := -std=c11 $(WARN) $(OPT) $(ARCH) -g -pthread -MMD -MP $(CFLAGS)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lcivetweb -lm -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# Quiet build lines ("CC src/x.c"); `make V=1` shows the full commands.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @echo "  $(1)	$(2)"
+endif
+
 LIB_SRC   := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -40,22 +50,27 @@ all: $(BUILD)/libkinema.a $(BUILD)/kinema
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libkinema.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/kinema: $(CLI_OBJ) $(BUILD)/libkinema.a
-	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libkinema.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(TESTLIBS) $(LDFLAGS)
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(TESTLIBS) $(LDFLAGS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkinema.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
+	$(call say,BENCH,$@)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
 
 unit-tests: $(TEST_BIN)
 benches: $(BENCH_BIN)
