@@ -195,6 +195,11 @@ int km_mkdirs(const char *path);
 /* rm -rf; a missing path is fine. Does not follow symlinks. */
 int km_rmtree(const char *path);
 
+/* Write s to f as a double-quoted JSON string, which is also a TOML basic
+ * string: '"', '\\' and control characters escaped (\uXXXX), other bytes
+ * as they are. NULL writes "". For JSON/TOML printed with stdio. */
+void km_fput_json_string(FILE *f, const char *s);
+
 /* --------------------------------------------------------- .npy and .npz */
 
 typedef enum {

@@ -9,6 +9,7 @@
 #ifndef KINEMA_CLI_H
 #define KINEMA_CLI_H
 
+#include "kinema/geom.h"
 #include "kinema/util.h"
 
 #define KM_EXIT_OK 0
@@ -28,5 +29,14 @@ int cli_fail(const char *cmd, const char *what);
 /* Parse a whole decimal integer in [lo, hi]; 0 on success. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
+/* Read the calibration at calib_path into *cal and keypoint file c of
+ * files[0..n) into views[c] (person as in km_kp2d_read), then check them
+ * with km_rig_check. On failure prints "kinema CMD: <what>: <reason>"
+ * (calib_what names a calibration that cannot be read), frees whatever it
+ * read and returns KM_EXIT_FAIL. On success returns 0 and the caller owns
+ * *cal and views[0..n): free them with cli_rig_free. */
+int cli_rig_read(const char *cmd, const char *calib_path, const char *calib_what, int n,
+                 const char *const *files, int person, km_calib *cal, km_kp2d *views);
+void cli_rig_free(km_calib *cal, int n, km_kp2d *views);
 
 #endif

@@ -95,13 +95,16 @@ static int parse_args(int argc, char **argv, cal_args *a)
 
 static void print_report(const cal_args *a, const km_calib *cal, const km_selfcal_report *r)
 {
-    printf("{\"output\":\"%s\",\"cameras\":[", a->out);
+    printf("{\"output\":");
+    km_fput_json_string(stdout, a->out);
+    printf(",\"cameras\":[");
     for (int c = 0; c < r->ncams; c++) {
         double C[3];
         km_camera_center(&cal->cams[c], C);
-        printf("%s{\"name\":\"%s\",\"rms_px\":%.4f,\"observations\":%d,"
-               "\"center\":[%.4f,%.4f,%.4f]}",
-               c ? "," : "", cal->cams[c].name, r->rms_px[c], r->nobs[c], C[0], C[1], C[2]);
+        printf("%s{\"name\":", c ? "," : "");
+        km_fput_json_string(stdout, cal->cams[c].name);
+        printf(",\"rms_px\":%.4f,\"observations\":%d,\"center\":[%.4f,%.4f,%.4f]}",
+               r->rms_px[c], r->nobs[c], C[0], C[1], C[2]);
     }
     int metric = a->opt.subject_height > 0 || a->opt.seg_length > 0;
     printf("],\"rms_px\":%.4f,\"points\":%d,\"ba_iterations\":%d,\"metric\":%s,"
@@ -121,29 +124,21 @@ int cmd_calibrate(int argc, char **argv)
     if (rc)
         return rc;
     km_calib cal;
-    if (km_calib_read(a.intr, &cal))
-        return cli_fail(CMD, "cannot read the intrinsics");
     km_kp2d v[KM_GEOM_MAX_CAMERAS];
-    memset(v, 0, sizeof v);
-    for (int c = 0; c < a.nfiles && rc == 0; c++)
-        if (km_kp2d_read(a.files[c], (int)a.person, &v[c]))
-            rc = cli_fail(CMD, "cannot read keypoints");
-    if (!rc && km_rig_check(&cal, a.nfiles, a.files, v))
-        rc = cli_fail(CMD, "inputs do not match the calibration");
-    if (!rc) {
-        const double *views[KM_GEOM_MAX_CAMERAS];
-        for (int c = 0; c < a.nfiles; c++)
-            views[c] = v[c].kp;
-        km_selfcal_report rep;
-        if (km_selfcal(&cal, v[0].skel, v[0].nframes, views, &a.opt, &rep))
-            rc = cli_fail(CMD, "self-calibration failed");
-        else if (km_calib_write(a.out, &cal))
-            rc = cli_fail(CMD, "cannot write the calibration");
-        else
-            print_report(&a, &cal, &rep);
-    }
+    rc = cli_rig_read(CMD, a.intr, "cannot read the intrinsics", a.nfiles, a.files,
+                      (int)a.person, &cal, v);
+    if (rc)
+        return rc;
+    const double *views[KM_GEOM_MAX_CAMERAS];
     for (int c = 0; c < a.nfiles; c++)
-        km_kp2d_free(&v[c]);
-    km_calib_free(&cal);
+        views[c] = v[c].kp;
+    km_selfcal_report rep;
+    if (km_selfcal(&cal, v[0].skel, v[0].nframes, views, &a.opt, &rep))
+        rc = cli_fail(CMD, "self-calibration failed");
+    else if (km_calib_write(a.out, &cal))
+        rc = cli_fail(CMD, "cannot write the calibration");
+    else
+        print_report(&a, &cal, &rep);
+    cli_rig_free(&cal, a.nfiles, v);
     return rc;
 }

@@ -75,10 +75,12 @@ int cmd_synth(int argc, char **argv)
     if (km_synth_generate(&o, &s))
         return cli_fail("synth", "generation failed");
     rc = km_synth_write(&s, dir);
-    if (rc == 0)
-        printf("{\"dir\":\"%s\",\"cameras\":%d,\"frames\":%d,\"keypoints\":%d,"
-               "\"subject_height_m\":%.4f}\n",
-               dir, s.calib.ncams, s.nframes, s.nkp, s.height);
+    if (rc == 0) {
+        printf("{\"dir\":");
+        km_fput_json_string(stdout, dir);
+        printf(",\"cameras\":%d,\"frames\":%d,\"keypoints\":%d,\"subject_height_m\":%.4f}\n",
+               s.calib.ncams, s.nframes, s.nkp, s.height);
+    }
     km_synth_free(&s);
     return rc ? cli_fail("synth", "writing the rig failed") : KM_EXIT_OK;
 }

@@ -177,11 +177,14 @@ static int run(const tri_args *a, const km_calib *cal, km_kp2d *v)
         names[k] = km_skeleton_name(v[0].skel, k);
     if (!rc)
         rc = km_export_3d(a->out, km_export_format_of(a->out), X, F, K, names, fps > 0 ? fps : 1.0);
-    if (!rc)
-        printf("{\"output\":\"%s\",\"frames\":%d,\"keypoints\":%d,\"cameras\":%d,"
+    if (!rc) {
+        printf("{\"output\":");
+        km_fput_json_string(stdout, a->out);
+        printf(",\"frames\":%d,\"keypoints\":%d,\"cameras\":%d,"
                "\"triangulated\":%.4f,\"mean_reproj_px\":%.4f}\n",
-               a->out, F, K, a->nfiles, n ? (double)valid / n : 0.0,
+               F, K, a->nfiles, n ? (double)valid / n : 0.0,
                valid ? esum / valid : 0.0);
+    }
     km_pool_destroy(pool);
     km_triangulator_free(t);
     free(X);
@@ -197,19 +200,12 @@ int cmd_triangulate(int argc, char **argv)
     if (rc)
         return rc;
     km_calib cal;
-    if (km_calib_read(a.calib, &cal))
-        return cli_fail(CMD, "cannot read the calibration");
     km_kp2d v[KM_GEOM_MAX_CAMERAS];
-    memset(v, 0, sizeof v);
-    for (int c = 0; c < a.nfiles && rc == 0; c++)
-        if (km_kp2d_read(a.files[c], (int)a.person, &v[c]))
-            rc = cli_fail(CMD, "cannot read keypoints");
-    if (!rc && km_rig_check(&cal, a.nfiles, a.files, v))
-        rc = cli_fail(CMD, "inputs do not match the calibration");
-    if (!rc)
-        rc = run(&a, &cal, v);
-    for (int c = 0; c < a.nfiles; c++)
-        km_kp2d_free(&v[c]);
-    km_calib_free(&cal);
+    rc = cli_rig_read(CMD, a.calib, "cannot read the calibration", a.nfiles, a.files,
+                      (int)a.person, &cal, v);
+    if (rc)
+        return rc;
+    rc = run(&a, &cal, v);
+    cli_rig_free(&cal, a.nfiles, v);
     return rc;
 }

@@ -36,16 +36,23 @@ static void ba_free(ba_problem *b)
     free(b->src);
 }
 
+/* How many cameras observe point p (0 when it has no 3D estimate). */
+static int point_views(const obsdata *o, const double *X, size_t p)
+{
+    if (!isfinite(X[3 * p]))
+        return 0;
+    int k = 0;
+    for (int c = 0; c < o->C; c++)
+        k += o->ok[c][p];
+    return k;
+}
+
 static int ba_build(const obsdata *o, const double *X, ba_problem *b)
 {
     memset(b, 0, sizeof *b);
     size_t np = 0, nobs = 0;
     for (size_t p = 0; p < o->N; p++) {
-        if (!isfinite(X[3 * p]))
-            continue;
-        int k = 0;
-        for (int c = 0; c < o->C; c++)
-            k += o->ok[c][p];
+        int k = point_views(o, X, p);
         if (k >= 2)
             np++, nobs += (size_t)k;
     }
@@ -61,11 +68,7 @@ static int ba_build(const obsdata *o, const double *X, ba_problem *b)
     }
     int q = 0, n = 0;
     for (size_t p = 0; p < o->N; p++) {
-        if (!isfinite(X[3 * p]))
-            continue;
-        int k = 0;
-        for (int c = 0; c < o->C; c++)
-            k += o->ok[c][p];
+        int k = point_views(o, X, p);
         if (k < 2)
             continue;
         b->pt_index[q] = p;

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "kinema/geom.h"
+#include "geom/jsonout.h"
 #include "geom/toml.h"
 
 #define CALIB_MAX_FILE (16u << 20)
@@ -223,21 +224,6 @@ static void toml_section_name(const km_camera *c, int idx, char *out, size_t cap
         snprintf(out, cap, "cam_%02d", idx + 1);
 }
 
-static void toml_escape(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 int km_calib_write_toml(const char *path, const km_calib *c)
 {
     km_afile *af = NULL;
@@ -258,7 +244,7 @@ int km_calib_write_toml(const char *path, const km_calib *c)
         }
         double size[2] = {k->width, k->height};
         fprintf(f, "[%s]\nname = ", sec);
-        toml_escape(f, k->name);
+        km_fput_json_string(f, k->name);
         fputs("\nsize = ", f);
         put_list(f, size, 2);
         fputs("\nmatrix = [ ", f);
@@ -464,15 +450,7 @@ int km_calib_write_json(const char *path, const km_calib *c)
         json_array_append_new(cams, o);
     }
     json_object_set_new(root, "cameras", cams);
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-    json_decref(root);
-    if (!text)
-        return km_seterr(KM_ENOMEM, "%s: JSON encoding failed", path);
-    size_t len = strlen(text);
-    text[len] = '\0';
-    int rc = km_write_file_atomic(path, text, len);
-    free(text);
-    return rc;
+    return geom_json_write(path, root, JSON_INDENT(2) | JSON_REAL_PRECISION(17), path);
 }
 
 static int json_numbers(const char *src, int cam, const char *field, json_t *v, int minn,

@@ -126,6 +126,19 @@ static int tri_point(const obsdata *o, const poses *ps, uint32_t use, size_t p, 
     return 0;
 }
 
+/* Reprojection error (px) of point p, X[3p..3p+2], in camera c under the
+ * poses ps; INFINITY when the point is behind the camera. */
+static double reproj_px(const obsdata *o, const poses *ps, const double *X, int c, size_t p)
+{
+    double q[3];
+    m3_mulv(ps->R[c], X + 3 * p, q);
+    for (int d = 0; d < 3; d++)
+        q[d] += ps->t[c][d];
+    return q[2] > 0 ? hypot(q[0] / q[2] - o->xn[c][2 * p], q[1] / q[2] - o->xn[c][2 * p + 1]) *
+                          o->focal[c]
+                    : INFINITY;
+}
+
 static void tri_all(const obsdata *o, const poses *ps, uint32_t use, double thr_px, double *X)
 {
     for (size_t p = 0; p < o->N; p++)
@@ -172,13 +185,7 @@ static int solve_translation(const obsdata *o, poses *ps, int c, const double *X
             err[p] = INFINITY;
             if (!o->ok[c][p] || !isfinite(X[3 * p]))
                 continue;
-            double q[3];
-            m3_mulv(ps->R[c], X + 3 * p, q);
-            for (int d = 0; d < 3; d++)
-                q[d] += ps->t[c][d];
-            if (q[2] > 0)
-                err[p] = hypot(q[0] / q[2] - o->xn[c][2 * p], q[1] / q[2] - o->xn[c][2 * p + 1]) *
-                         o->focal[c];
+            err[p] = reproj_px(o, ps, X, c, p);
             if (tmp && isfinite(err[p]))
                 tmp[nt++] = err[p];
         }
@@ -550,14 +557,7 @@ static void drop_outliers(obsdata *o, const poses *ps, const double *X, double t
         for (size_t p = 0; p < o->N; p++) {
             if (!o->ok[c][p] || !isfinite(X[3 * p]))
                 continue;
-            double q[3];
-            m3_mulv(ps->R[c], X + 3 * p, q);
-            for (int d = 0; d < 3; d++)
-                q[d] += ps->t[c][d];
-            double e = q[2] > 0 ? hypot(q[0] / q[2] - o->xn[c][2 * p],
-                                        q[1] / q[2] - o->xn[c][2 * p + 1]) * o->focal[c]
-                                : INFINITY;
-            if (!(e <= thr_px))
+            if (!(reproj_px(o, ps, X, c, p) <= thr_px))
                 o->ok[c][p] = 0;
         }
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "kinema/geom.h"
+#include "geom/jsonout.h"
 
 km_export_format km_export_format_of(const char *path)
 {
@@ -125,13 +126,7 @@ static int write_json3d(const char *path, const double *seq, int nframes, int nk
         json_array_append_new(frames, fr);
     }
     json_object_set_new(root, "frames", frames);
-    char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(root);
-    if (!text)
-        return km_seterr(KM_ENOMEM, "%s: JSON encoding failed", path);
-    int rc = km_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
+    return geom_json_write(path, root, JSON_COMPACT | JSON_REAL_PRECISION(10), path);
 }
 
 /* ------------------------------------------------------------------ C3D */
@@ -375,12 +370,7 @@ int km_export_openpose(const char *dir, const char *prefix, const km_kp2d *k)
             json_array_append_new(people, p);
         }
         json_object_set_new(root, "people", people);
-        char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
-        json_decref(root);
-        if (!text)
-            return km_seterr(KM_ENOMEM, "openpose: JSON encoding failed");
-        rc = km_write_file_atomic(path, text, strlen(text));
-        free(text);
+        rc = geom_json_write(path, root, JSON_COMPACT | JSON_REAL_PRECISION(10), "openpose");
     }
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "kinema/geom.h"
+#include "geom/jsonout.h"
 
 #define KP_MAX_FILE KM_KP2D_MAX_BYTES
 
@@ -327,11 +328,5 @@ int km_kp2d_write(const char *path, const km_kp2d *k, const char *model, const d
         json_array_append_new(frames, fr);
     }
     json_object_set_new(root, "frames", frames);
-    char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(root);
-    if (!text)
-        return km_seterr(KM_ENOMEM, "%s: JSON encoding failed", path);
-    int rc = km_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
+    return geom_json_write(path, root, JSON_COMPACT | JSON_REAL_PRECISION(10), path);
 }

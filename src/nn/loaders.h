@@ -17,6 +17,15 @@
 
 #include "nn/graph.h"
 
+/* In the loaders' parse steps: evaluate x (a KM_* code) and return it from
+ * the enclosing function if it is not 0. */
+#define CK(x)                   \
+    do {                        \
+        int rc_ = (x);          \
+        if (rc_)                \
+            return rc_;         \
+    } while (0)
+
 /* Parse a .tflite file held in memory (borrowed). */
 int nn_load_tflite(nn_graph *g, const uint8_t *data, size_t len, const char *const *outputs, int noutputs);
 /* Parse a TF.js graph model: model.json at `json_path`, weight shards

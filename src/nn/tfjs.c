@@ -25,13 +25,6 @@
 #define MAX_NODES 100000
 #define MAX_INTS 4096
 
-#define CK(x)                   \
-    do {                        \
-        int rc_ = (x);          \
-        if (rc_)                \
-            return rc_;         \
-    } while (0)
-
 enum { V_NONE = 0, V_TENSOR, V_INT };
 
 typedef struct jval {

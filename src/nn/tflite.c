@@ -47,13 +47,6 @@ typedef struct tmeta {
     size_t sparsity;
 } tmeta;
 
-#define CK(x)                   \
-    do {                        \
-        int rc_ = (x);          \
-        if (rc_)                \
-            return rc_;         \
-    } while (0)
-
 static int tensor_meta(tfl *f, int idx, tmeta *m)
 {
     if (idx < 0 || (uint32_t)idx >= f->tensors.count)

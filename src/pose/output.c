@@ -36,20 +36,6 @@ struct km_pose_writer {
     int max_slot;
 };
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 static void json_num(FILE *f, double v, int prec)
 {
     if (isfinite(v))
@@ -68,14 +54,14 @@ static void write_header(km_pose_writer *w, const km_pose_stream_info *in)
     if (w->fmt != KM_POSE_OUT_JSON)
         return;
     fputs("{\"input\":", f);
-    json_string(f, in->input);
+    km_fput_json_string(f, in->input);
     fprintf(f, ",\"width\":%d,\"height\":%d,\"fps\":", in->width, in->height);
     json_num(f, in->fps, 3);
     fputs(",\"models\":[", f);
     for (int i = 0; i < in->nmodels; i++) {
         if (i)
             fputc(',', f);
-        json_string(f, in->models[i]);
+        km_fput_json_string(f, in->models[i]);
     }
     fprintf(f, "],\"keypoint_format\":\"%s\",\"keypoint_names\":[", km_kp_format_name(in->format));
     for (int k = 0; k < w->nkp; k++)

@@ -94,11 +94,28 @@ int cap_triangulate_chunk(km_capture *c, const km_session_rec *r, int64_t chunk,
 
 /* ---- calibration upload ---- */
 
+/* Store cal as the session's calibration (.npz and .toml) and mark the
+ * session as having one. cal is borrowed. */
+static int store_calib(km_capture *c, const km_session_rec *r, const km_calib *cal)
+{
+    char npz[CAP_PATH], toml[CAP_PATH];
+    int rc = cap_calib_path(c, r->patient_id, r->session_id, "npz", npz, sizeof npz);
+    if (!rc)
+        rc = cap_calib_path(c, r->patient_id, r->session_id, "toml", toml, sizeof toml);
+    if (!rc)
+        rc = km_calib_write_npz(npz, cal);
+    if (!rc)
+        rc = km_calib_write_toml(toml, cal);
+    if (!rc)
+        rc = km_store_session_set_calibration(c->store, r->patient_id, r->session_id, 1);
+    return rc;
+}
+
 int cap_save_calibration(km_capture *c, const km_session_rec *r, const char *body, size_t len)
 {
     const char *ext = len >= 2 && body[0] == 'P' && body[1] == 'K' ? "npz"
                       : len && body[strspn(body, " \t\r\n")] == '{' ? "json" : "toml";
-    char tmp[CAP_PATH], npz[CAP_PATH], toml[CAP_PATH];
+    char tmp[CAP_PATH];
     snprintf(tmp, sizeof tmp, "%s/calib-%s-%s.%s", c->tmp_dir, r->patient_id, r->session_id,
              ext);
     int rc = km_write_file_atomic(tmp, body, len);
@@ -112,16 +129,8 @@ int cap_save_calibration(km_capture *c, const km_session_rec *r, const char *bod
         rc = km_seterr(KM_EINVAL, "calibration has %d cameras, the session %d", cal.ncams,
                        r->cameras_count);
     if (!rc)
-        rc = cap_calib_path(c, r->patient_id, r->session_id, "npz", npz, sizeof npz);
-    if (!rc)
-        rc = cap_calib_path(c, r->patient_id, r->session_id, "toml", toml, sizeof toml);
-    if (!rc)
-        rc = km_calib_write_npz(npz, &cal);
-    if (!rc)
-        rc = km_calib_write_toml(toml, &cal);
+        rc = store_calib(c, r, &cal);
     km_calib_free(&cal);
-    if (!rc)
-        rc = km_store_session_set_calibration(c->store, r->patient_id, r->session_id, 1);
     return rc;
 }
 
@@ -283,17 +292,8 @@ int cap_recalibrate(km_capture *c, const km_session_rec *r, json_t **report)
     memset(&rep, 0, sizeof rep);
     if (!rc)
         rc = km_selfcal(&cal, skel_of(nkp), frames[0], (const double *const *)views, &so, &rep);
-    char npz[CAP_PATH], toml[CAP_PATH];
     if (!rc)
-        rc = cap_calib_path(c, r->patient_id, r->session_id, "npz", npz, sizeof npz);
-    if (!rc)
-        rc = cap_calib_path(c, r->patient_id, r->session_id, "toml", toml, sizeof toml);
-    if (!rc)
-        rc = km_calib_write_npz(npz, &cal);
-    if (!rc)
-        rc = km_calib_write_toml(toml, &cal);
-    if (!rc)
-        rc = km_store_session_set_calibration(c->store, r->patient_id, r->session_id, 1);
+        rc = store_calib(c, r, &cal);
     if (!rc)
         *report = json_pack("{s:i, s:i, s:f, s:i, s:f}", "cameras", rep.ncams, "frames",
                             frames[0], "rms_px", rep.rms_all_px, "points", rep.npoints,

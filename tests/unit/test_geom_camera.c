@@ -123,7 +123,7 @@ static void round_trip(const char *name, double tol)
 {
     km_calib a, b;
     char p[256];
-    geom_path(p, sizeof p, name);
+    tc_tmp_path(p, sizeof p, name);
     make_calib(&a, 3);
     assert_int_equal(km_calib_write(p, &a), 0);
     assert_int_equal(km_calib_read(p, &b), 0);
@@ -152,7 +152,7 @@ static void test_numpy_reads_npz(void **state)
     }
     km_calib a;
     char p[256], cmd[1024];
-    geom_path(p, sizeof p, "np.npz");
+    tc_tmp_path(p, sizeof p, "np.npz");
     make_calib(&a, 2);
     assert_int_equal(km_calib_write_npz(p, &a), 0);
     snprintf(cmd, sizeof cmd,
@@ -271,7 +271,7 @@ static void test_toml_mutations(void **state)
     (void)state;
     km_calib a;
     char p[256];
-    geom_path(p, sizeof p, "m.toml");
+    tc_tmp_path(p, sizeof p, "m.toml");
     make_calib(&a, 2);
     assert_int_equal(km_calib_write_toml(p, &a), 0);
     km_calib_free(&a);
@@ -306,15 +306,15 @@ static void test_bad_files(void **state)
     char p[256];
     assert_int_not_equal(km_calib_read("/nonexistent/x.toml", &c), 0);
     assert_int_not_equal(km_calib_read("x.yaml", &c), 0);
-    geom_path(p, sizeof p, "bad.json");
-    geom_write_text(p, "{\"cameras\": [{\"name\": \"a\", \"size\": [10]}]}");
+    tc_tmp_path(p, sizeof p, "bad.json");
+    tc_write_text(p, "{\"cameras\": [{\"name\": \"a\", \"size\": [10]}]}");
     assert_int_not_equal(km_calib_read(p, &c), 0);
     assert_non_null(strstr(km_errmsg(), "cameras[0].size"));
-    geom_write_text(p, "{\"cameras\": [");
+    tc_write_text(p, "{\"cameras\": [");
     assert_int_not_equal(km_calib_read(p, &c), 0);
     assert_non_null(strstr(km_errmsg(), "bad.json:1:"));
-    geom_path(p, sizeof p, "bad.npz");
-    geom_write_text(p, "PK\003\004garbage");
+    tc_tmp_path(p, sizeof p, "bad.npz");
+    tc_write_text(p, "PK\003\004garbage");
     assert_int_not_equal(km_calib_read(p, &c), 0);
     /* npz without camera_matrix */
     km_array a;
@@ -340,5 +340,5 @@ int main(void)
         cmocka_unit_test(test_toml_mutations),
         cmocka_unit_test(test_bad_files),
     };
-    return cmocka_run_group_tests(tests, geom_tmp_setup, geom_tmp_teardown);
+    return cmocka_run_group_tests(tests, geom_tmp_setup, tc_tmpdir_teardown);
 }

@@ -42,7 +42,7 @@ static void test_kp2d_round_trip(void **state)
         }
     }
     char p[256];
-    geom_path(p, sizeof p, "kp.json");
+    tc_tmp_path(p, sizeof p, "kp.json");
     assert_int_equal(km_kp2d_write(p, &k, "test", NULL), 0);
     assert_int_equal(km_kp2d_read(p, -1, &r), 0);
     assert_int_equal(r.nframes, NF);
@@ -79,8 +79,8 @@ static void test_kp2d_person_selection(void **state)
     char a[2048], b[2048], text[8192], p[256];
     snprintf(text, sizeof text, "%s\"frames\":[{\"frame\":0,\"persons\":[%s,%s]}]}", HEAD,
              coco_person(a, sizeof a, 4, 0.5, 10), coco_person(b, sizeof b, 7, 0.9, 20));
-    geom_path(p, sizeof p, "two.json");
-    geom_write_text(p, text);
+    tc_tmp_path(p, sizeof p, "two.json");
+    tc_write_text(p, text);
     km_kp2d k;
     assert_int_equal(km_kp2d_read(p, -1, &k), 0);
     assert_true(k.kp[0] == 20);
@@ -123,9 +123,9 @@ static void test_kp2d_malformed(void **state)
     snprintf(texts[n], 8192, "[1,2]");
     want[n++] = "top";
     char p[256];
-    geom_path(p, sizeof p, "bad.json");
+    tc_tmp_path(p, sizeof p, "bad.json");
     for (int i = 0; i < n; i++) {
-        geom_write_text(p, texts[i]);
+        tc_write_text(p, texts[i]);
         km_kp2d k;
         int rc = km_kp2d_read(p, -1, &k);
         if (rc == 0 || !strstr(km_errmsg(), want[i]) || !strstr(km_errmsg(), "bad.json"))
@@ -152,7 +152,7 @@ static void test_export_npy_csv_json(void **state)
     double seq[NF * 17 * 3];
     make_seq(seq, NF, 17);
     char p[256];
-    geom_path(p, sizeof p, "o.npy");
+    tc_tmp_path(p, sizeof p, "o.npy");
     assert_int_equal(km_export_format_of(p), KM_EXPORT_NPY);
     assert_int_equal(km_export_3d(p, KM_EXPORT_NPY, seq, NF, 17, names17(), 30), 0);
     km_array a;
@@ -161,7 +161,7 @@ static void test_export_npy_csv_json(void **state)
     assert_true(((double *)a.data)[5] == seq[5]);
     km_array_free(&a);
 
-    geom_path(p, sizeof p, "o.csv");
+    tc_tmp_path(p, sizeof p, "o.csv");
     assert_int_equal(km_export_3d(p, KM_EXPORT_CSV, seq, NF, 17, names17(), 30), 0);
     FILE *f = fopen(p, "r");
     char line[8192];
@@ -173,7 +173,7 @@ static void test_export_npy_csv_json(void **state)
     fclose(f);
     assert_int_equal(lines, NF + 1);
 
-    geom_path(p, sizeof p, "o.json");
+    tc_tmp_path(p, sizeof p, "o.json");
     assert_int_equal(km_export_3d(p, KM_EXPORT_JSON, seq, NF, 17, names17(), 30), 0);
     json_error_t e;
     json_t *root = json_load_file(p, 0, &e);
@@ -193,7 +193,7 @@ static void test_export_trc(void **state)
     double seq[NF * 17 * 3];
     make_seq(seq, NF, 17);
     char p[256], line[16384];
-    geom_path(p, sizeof p, "o.trc");
+    tc_tmp_path(p, sizeof p, "o.trc");
     assert_int_equal(km_export_3d(p, KM_EXPORT_TRC, seq, NF, 17, names17(), 30), 0);
     FILE *f = fopen(p, "r");
     assert_non_null(fgets(line, sizeof line, f));
@@ -310,7 +310,7 @@ static void test_export_c3d(void **state)
     double seq[NF * 17 * 3];
     make_seq(seq, NF, 17);
     char p[256];
-    geom_path(p, sizeof p, "o.c3d");
+    tc_tmp_path(p, sizeof p, "o.c3d");
     assert_int_equal(km_export_3d(p, KM_EXPORT_C3D, seq, NF, 17, names17(), 50), 0);
     uint8_t *buf;
     size_t len;
@@ -352,7 +352,7 @@ static void test_export_openpose(void **state)
         k.kp[3 * i] = i, k.kp[3 * i + 1] = 2 * i, k.kp[3 * i + 2] = 0.5;
     }
     char dir[256], p[512];
-    geom_path(dir, sizeof dir, "openpose");
+    tc_tmp_path(dir, sizeof dir, "openpose");
     assert_int_equal(km_export_openpose(dir, "cam1", &k), 0);
     snprintf(p, sizeof p, "%s/cam1_000000000000_keypoints.json", dir);
     json_error_t e;
@@ -420,5 +420,5 @@ int main(void)
         cmocka_unit_test(test_export_openpose),
         cmocka_unit_test(test_rig_check),
     };
-    return cmocka_run_group_tests(tests, geom_tmp_setup, geom_tmp_teardown);
+    return cmocka_run_group_tests(tests, geom_tmp_setup, tc_tmpdir_teardown);
 }

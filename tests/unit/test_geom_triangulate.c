@@ -255,7 +255,7 @@ static void test_synth_write(void **state)
     km_synth s;
     make_rig(&s, 2, 5, 1, 0, 9);
     char dir[256], p[300];
-    geom_path(dir, sizeof dir, "rig");
+    tc_tmp_path(dir, sizeof dir, "rig");
     assert_int_equal(km_synth_write(&s, dir), 0);
     km_calib cal;
     snprintf(p, sizeof p, "%s/calib.toml", dir);
@@ -288,5 +288,5 @@ int main(void)
         cmocka_unit_test(test_synth_deterministic_and_plausible),
         cmocka_unit_test(test_synth_write),
     };
-    return cmocka_run_group_tests(tests, geom_tmp_setup, geom_tmp_teardown);
+    return cmocka_run_group_tests(tests, geom_tmp_setup, tc_tmpdir_teardown);
 }

@@ -2,7 +2,6 @@
  * directory inputs to km_probe, km_reader_* and km_image_load: each fails
  * cleanly (or, for a truncated but readable video, ends cleanly), never
  * crashes or hangs, and the message names the file. */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,45 +15,15 @@
 #include <cmocka.h>
 
 #include "kinema/media.h"
-
-static char tmpdir[64];
+#include "test_common.h"
 
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/km_bad_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tc_tmpdir_make("km_bad");
 }
 
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        if (rmdir(p) != 0)
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
-/* First n bytes of src copied to tmpdir/name; returns the path (static). */
+/* First n bytes of src copied to tc_tmpdir()/name; returns the path (static). */
 static const char *truncated_copy(const char *src, size_t n, const char *name)
 {
     static char path[256];
@@ -64,8 +33,8 @@ static const char *truncated_copy(const char *src, size_t n, const char *name)
     size_t got = fread(buf, 1, n, f);
     fclose(f);
     assert_int_equal(got, n);
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    write_bytes(path, buf, n);
+    tc_tmp_path(path, sizeof path, name);
+    tc_write_file(path, buf, n);
     free(buf);
     return path;
 }
@@ -80,8 +49,8 @@ static const char *random_file(const char *name, size_t n, unsigned seed, const 
         buf[i] = (uint8_t)(rand() >> 7);
     if (magic)
         memcpy(buf, magic, magic_len < n ? magic_len : n);
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    write_bytes(path, buf, n);
+    tc_tmp_path(path, sizeof path, name);
+    tc_write_file(path, buf, n);
     free(buf);
     return path;
 }
@@ -150,12 +119,12 @@ static void test_empty_file(void **state)
 {
     (void)state;
     char path[256];
-    snprintf(path, sizeof path, "%s/empty.mp4", tmpdir);
-    write_bytes(path, "", 0);
+    tc_tmp_path(path, sizeof path, "empty.mp4");
+    tc_write_file(path, "", 0);
     expect_video_rejected(path);
     assert_non_null(strstr(km_errmsg(), "empty"));
-    snprintf(path, sizeof path, "%s/empty.png", tmpdir);
-    write_bytes(path, "", 0);
+    tc_tmp_path(path, sizeof path, "empty.png");
+    tc_write_file(path, "", 0);
     expect_image_rejected(path);
 }
 
@@ -178,7 +147,7 @@ static void test_directory(void **state)
 {
     (void)state;
     char path[256];
-    snprintf(path, sizeof path, "%s/dir.mp4", tmpdir);
+    tc_tmp_path(path, sizeof path, "dir.mp4");
     assert_int_equal(mkdir(path, 0755), 0);
     expect_video_rejected(path);
     expect_image_rejected(path);
@@ -235,9 +204,9 @@ static void test_wrong_extension(void **state)
 {
     (void)state;
     char path[256];
-    snprintf(path, sizeof path, "%s/text.mp4", tmpdir);
+    tc_tmp_path(path, sizeof path, "text.mp4");
     const char *text = "this is not a video, just some text\n";
-    write_bytes(path, text, strlen(text));
+    tc_write_file(path, text, strlen(text));
     expect_video_rejected(path);
 
     /* Images load by content, whatever the name says. */
@@ -279,8 +248,8 @@ static void test_audio_only_file(void **state)
     memcpy(wav + 36, "data", 4);
     put_le(wav + 40, DATA, 4);
     char path[256];
-    snprintf(path, sizeof path, "%s/sound.wav", tmpdir);
-    write_bytes(path, wav, sizeof wav);
+    tc_tmp_path(path, sizeof path, "sound.wav");
+    tc_write_file(path, wav, sizeof wav);
     km_video_info info;
     assert_int_equal(km_probe(path, &info), KM_EFORMAT);
     char want[300];
@@ -300,5 +269,5 @@ int main(void)
         cmocka_unit_test(test_wrong_extension),
         cmocka_unit_test(test_audio_only_file),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, setup_dir, tc_tmpdir_teardown);
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "kinema/media.h"
+#include "test_common.h"
 
 static km_image *pattern(int w, int h, km_pixfmt fmt)
 {
@@ -22,17 +23,6 @@ static km_image *pattern(int w, int h, km_pixfmt fmt)
         for (int x = 0; x < w * bpp; x++)
             km_image_row(img, y)[x] = (uint8_t)(x * 7 + y * 13 + (x * y) % 5);
     return img;
-}
-
-static int same(const km_image *a, const km_image *b)
-{
-    if (a->width != b->width || a->height != b->height || a->fmt != b->fmt)
-        return 0;
-    size_t row = (size_t)a->width * (a->fmt == KM_PIX_RGB24 ? 3 : 1);
-    for (int y = 0; y < a->height; y++)
-        if (memcmp(km_image_row(a, y), km_image_row(b, y), row) != 0)
-            return 0;
-    return 1;
 }
 
 static void test_new_layout_and_limits(void **state)
@@ -63,9 +53,9 @@ static void test_clone_is_deep(void **state)
     (void)state;
     km_image *a = pattern(17, 9, KM_PIX_RGB24);
     km_image *b = km_image_clone(a);
-    assert_true(same(a, b));
+    assert_true(tc_images_equal(a, b));
     km_image_row(b, 3)[5] ^= 0xFF;
-    assert_false(same(a, b));
+    assert_false(tc_images_equal(a, b));
     km_image_free(a);
     km_image_free(b);
 }
@@ -99,7 +89,7 @@ static void test_float_round_trip(void **state)
     assert_int_equal(f->channels, 3);
     assert_true(fabsf(km_image_plane(f, 0)[0] - (a->data[0] / 127.5f - 1.0f)) < 1e-6f);
     km_image *b = km_image_convert(f, KM_PIX_RGB24, 1.0f / 127.5f, -1.0f);
-    assert_true(same(a, b));
+    assert_true(tc_images_equal(a, b));
     km_image_free(a);
     km_image_free(f);
     km_image_free(b);
@@ -111,7 +101,7 @@ static void test_resize_same_size_is_copy(void **state)
     km_image *a = pattern(31, 17, KM_PIX_RGB24);
     for (int m = KM_INTERP_NEAREST; m <= KM_INTERP_BICUBIC; m++) {
         km_image *b = km_image_resize(a, 31, 17, (km_interp)m);
-        assert_true(same(a, b));
+        assert_true(tc_images_equal(a, b));
         km_image_free(b);
     }
     km_image_free(a);

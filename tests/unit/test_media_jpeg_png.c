@@ -1,7 +1,6 @@
 /* test_media_jpeg_png.c - JPEG (libjpeg-turbo) and PNG (libpng) codecs and
  * file load/save: quality effect, exact PNG round trips, every PNG colour
  * type / bit depth normalised to RGB24 or GRAY8, the test images. */
-#include <dirent.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,33 +14,12 @@
 #include <png.h>
 
 #include "kinema/media.h"
-
-static char tmpdir[64];
+#include "test_common.h"
 
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/km_imgio_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
+    return tc_tmpdir_make("km_imgio");
 }
 
 static km_image *smooth(int w, int h, km_pixfmt fmt)
@@ -56,26 +34,13 @@ static km_image *smooth(int w, int h, km_pixfmt fmt)
     return img;
 }
 
-static double mae(const km_image *a, const km_image *b)
-{
-    assert_int_equal(a->width, b->width);
-    assert_int_equal(a->height, b->height);
-    assert_int_equal(a->fmt, b->fmt);
-    int bpp = a->fmt == KM_PIX_RGB24 ? 3 : 1;
-    double s = 0;
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < a->width * bpp; x++)
-            s += abs(km_image_row(a, y)[x] - km_image_row(b, y)[x]);
-    return s / ((double)a->width * a->height * bpp);
-}
-
 static void jpeg_at(const km_image *img, int q, size_t *len, double *err)
 {
     uint8_t *buf;
     assert_int_equal(km_jpeg_encode(img, q, &buf, len), KM_OK);
     km_image *back;
     assert_int_equal(km_jpeg_decode(buf, *len, img->fmt, &back), KM_OK);
-    *err = mae(img, back);
+    *err = tc_image_mae(img, back);
     km_image_free(back);
     free(buf);
 }
@@ -131,7 +96,7 @@ static void test_png_exact_round_trip(void **state)
         assert_int_equal(km_png_encode(img, &buf, &len), KM_OK);
         km_image *back;
         assert_int_equal(km_png_decode(buf, len, fmts[k], &back), KM_OK);
-        assert_true(mae(img, back) == 0.0);
+        assert_true(tc_image_mae(img, back) == 0.0);
         km_image_free(back);
         free(buf);
         km_image_free(img);
@@ -281,7 +246,7 @@ static void test_load_test_images(void **state)
     km_image *g;
     assert_int_equal(km_image_load("tests/media/messi5.jpg", KM_PIX_GRAY8, &g), KM_OK);
     km_image *luma = km_image_convert(img, KM_PIX_GRAY8, 1, 0);
-    assert_true(mae(g, luma) < 1.5);
+    assert_true(tc_image_mae(g, luma) < 1.5);
     km_image_free(luma);
     km_image_free(g);
     km_image_free(img);
@@ -293,22 +258,22 @@ static void test_save_and_load(void **state)
     (void)state;
     char path[256];
     km_image *img = smooth(64, 48, KM_PIX_RGB24);
-    snprintf(path, sizeof path, "%s/a.png", tmpdir);
+    tc_tmp_path(path, sizeof path, "a.png");
     assert_int_equal(km_image_save(path, img, 0), KM_OK);
     km_image *back;
     assert_int_equal(km_image_load(path, KM_PIX_RGB24, &back), KM_OK);
-    assert_true(mae(img, back) == 0.0);
+    assert_true(tc_image_mae(img, back) == 0.0);
     km_image_free(back);
-    snprintf(path, sizeof path, "%s/b.JPEG", tmpdir);
+    tc_tmp_path(path, sizeof path, "b.JPEG");
     assert_int_equal(km_image_save(path, img, 90), KM_OK);
     assert_int_equal(km_image_load(path, KM_PIX_RGB24, &back), KM_OK);
-    assert_true(mae(img, back) < 3.0);
+    assert_true(tc_image_mae(img, back) < 3.0);
     km_image_free(back);
-    snprintf(path, sizeof path, "%s/c.bmp", tmpdir);
+    tc_tmp_path(path, sizeof path, "c.bmp");
     assert_int_equal(km_image_save(path, img, 90), KM_EUNSUPPORTED);
     assert_non_null(strstr(km_errmsg(), "c.bmp"));
     assert_true(access(path, F_OK) != 0);
-    snprintf(path, sizeof path, "%s/d.jpg", tmpdir);
+    tc_tmp_path(path, sizeof path, "d.jpg");
     assert_int_equal(km_image_save(path, img, 101), KM_ERANGE);
     assert_non_null(strstr(km_errmsg(), "d.jpg"));
     assert_true(access(path, F_OK) != 0);
@@ -339,5 +304,5 @@ int main(void)
         cmocka_unit_test(test_save_and_load),
         cmocka_unit_test(test_is_image_path),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, setup_dir, tc_tmpdir_teardown);
 }

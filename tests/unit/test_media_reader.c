@@ -15,19 +15,9 @@
 #include <cmocka.h>
 
 #include "kinema/media.h"
+#include "test_common.h"
 
 #define VTEST "tests/media/vtest.avi"
-
-static int same_pixels(const km_image *a, const km_image *b)
-{
-    if (a->width != b->width || a->height != b->height || a->fmt != b->fmt)
-        return 0;
-    size_t row = (size_t)a->width * (a->fmt == KM_PIX_RGB24 ? 3 : 1);
-    for (int y = 0; y < a->height; y++)
-        if (memcmp(km_image_row(a, y), km_image_row(b, y), row) != 0)
-            return 0;
-    return 1;
-}
 
 static km_reader *open_or_fail(const char *url, const km_reader_opts *o)
 {
@@ -117,7 +107,7 @@ static void test_two_threads_decode_the_same_pixels(void **state)
         assert_int_equal(km_reader_read(a, &fa), KM_OK);
         assert_int_equal(km_reader_read(b, &fb), KM_OK);
         assert_int_equal(fa->index, fb->index);
-        assert_true(same_pixels(fa->img, fb->img));
+        assert_true(tc_images_equal(fa->img, fb->img));
         km_frame_unref(fa);
         km_frame_unref(fb);
     }
@@ -145,12 +135,12 @@ static void test_seek_is_frame_accurate(void **state)
         assert_true(f->time_s >= t);
         assert_true(want == 0 || seq[want - 1]->time_s < t); /* the first such frame */
         assert_int_equal(f->index, want);
-        assert_true(same_pixels(f->img, seq[want]->img));
+        assert_true(tc_images_equal(f->img, seq[want]->img));
         km_frame_unref(f);
         /* and reading continues from there */
         assert_int_equal(km_reader_read(r, &f), KM_OK);
         assert_int_equal(f->index, want + 1);
-        assert_true(same_pixels(f->img, seq[want + 1]->img));
+        assert_true(tc_images_equal(f->img, seq[want + 1]->img));
         km_frame_unref(f);
     }
     km_reader_close(r);

@@ -1,7 +1,6 @@
 /* test_media_writer.c - video writer: round trips through H.264/MP4,
  * H.264/MKV, VP9/WebM and GIF, frame-accurate seeking in our own output,
  * atomic output (abort leaves nothing) and clear errors. */
-#include <dirent.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,51 +14,12 @@
 #include <cmocka.h>
 
 #include "kinema/media.h"
-
-static char tmpdir[64];
+#include "test_common.h"
 
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/km_writer_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
-}
-
-static void tmp_path(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", tmpdir, name);
-}
-
-static int count_dir_entries(void)
-{
-    DIR *d = opendir(tmpdir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
+    return tc_tmpdir_make("km_writer");
 }
 
 /* A smooth pattern that moves with the frame number. */
@@ -76,21 +36,6 @@ static km_image *synthetic(int w, int h, int i)
         }
     }
     return img;
-}
-
-static double mean_abs_diff(const km_image *a, const km_image *b)
-{
-    assert_int_equal(a->width, b->width);
-    assert_int_equal(a->height, b->height);
-    assert_int_equal(a->fmt, b->fmt);
-    int bpp = a->fmt == KM_PIX_RGB24 ? 3 : 1;
-    double sum = 0;
-    for (int y = 0; y < a->height; y++) {
-        const uint8_t *p = km_image_row(a, y), *q = km_image_row(b, y);
-        for (int x = 0; x < a->width * bpp; x++)
-            sum += abs((int)p[x] - (int)q[x]);
-    }
-    return sum / ((double)a->width * a->height * bpp);
 }
 
 /* Mean abs difference of the means of bs x bs blocks: what a viewer sees
@@ -140,7 +85,7 @@ static void round_trip(const char *name, const char *codec, const char *want_cod
                        int block)
 {
     char path[256];
-    tmp_path(path, sizeof path, name);
+    tc_tmp_path(path, sizeof path, name);
     const int w = 160, h = 120, n = 24;
     write_video(path, codec, w, h, n, 12.0);
 
@@ -161,7 +106,7 @@ static void round_trip(const char *name, const char *codec, const char *want_cod
         assert_int_equal(f->index, got);
         assert_true(fabs(f->time_s - got / 12.0) < 0.011);
         km_image *want = synthetic(w, h, got);
-        double mae = block > 1 ? block_mean_diff(f->img, want, block) : mean_abs_diff(f->img, want);
+        double mae = block > 1 ? block_mean_diff(f->img, want, block) : tc_image_mae(f->img, want);
         worst = mae > worst ? mae : worst;
         km_image_free(want);
         km_frame_unref(f);
@@ -203,7 +148,7 @@ static void test_gif_round_trip(void **state)
 static void seek_matches_sequential(const char *name)
 {
     char path[256];
-    tmp_path(path, sizeof path, name);
+    tc_tmp_path(path, sizeof path, name);
     const int n = 75;
     write_video(path, NULL, 96, 64, n, 25.0);
     km_reader *seq;
@@ -226,7 +171,7 @@ static void seek_matches_sequential(const char *name)
         assert_true(want == 0 || frames[want - 1]->time_s < t);
         assert_int_equal(f->index, want);
         assert_true(f->time_s == frames[want]->time_s);
-        assert_true(mean_abs_diff(f->img, frames[want]->img) == 0.0);
+        assert_true(tc_image_mae(f->img, frames[want]->img) == 0.0);
         km_frame_unref(f);
     }
     assert_int_equal(km_reader_seek(r, 100.0), KM_OK);
@@ -254,7 +199,7 @@ static void test_gray_frames_are_accepted(void **state)
 {
     (void)state;
     char path[256];
-    tmp_path(path, sizeof path, "gray.mp4");
+    tc_tmp_path(path, sizeof path, "gray.mp4");
     km_writer *w;
     assert_int_equal(km_writer_open(&w, path, 64, 48, NULL), KM_OK);
     km_image *g = km_image_new(64, 48, KM_PIX_GRAY8, 0);
@@ -268,7 +213,7 @@ static void test_gray_frames_are_accepted(void **state)
     assert_int_equal(km_reader_open(&r, path, &o), KM_OK);
     km_frame *f;
     assert_int_equal(km_reader_read(r, &f), KM_OK);
-    assert_true(mean_abs_diff(f->img, g) < 2.0);
+    assert_true(tc_image_mae(f->img, g) < 2.0);
     km_frame_unref(f);
     km_reader_close(r);
     km_image_free(g);
@@ -278,8 +223,8 @@ static void test_abort_leaves_no_file(void **state)
 {
     (void)state;
     char path[256];
-    tmp_path(path, sizeof path, "aborted.mp4");
-    int before = count_dir_entries();
+    tc_tmp_path(path, sizeof path, "aborted.mp4");
+    int before = tc_count_entries(tc_tmpdir(), NULL, NULL);
     km_writer *w;
     assert_int_equal(km_writer_open(&w, path, 64, 48, NULL), KM_OK);
     km_image *img = synthetic(64, 48, 0);
@@ -289,14 +234,14 @@ static void test_abort_leaves_no_file(void **state)
     assert_true(access(path, F_OK) != 0); /* not visible before close */
     km_writer_abort(w);
     assert_true(access(path, F_OK) != 0);
-    assert_int_equal(count_dir_entries(), before);
+    assert_int_equal(tc_count_entries(tc_tmpdir(), NULL, NULL), before);
 }
 
 static void test_close_replaces_existing_file(void **state)
 {
     (void)state;
     char path[256];
-    tmp_path(path, sizeof path, "replace.gif");
+    tc_tmp_path(path, sizeof path, "replace.gif");
     FILE *fp = fopen(path, "w");
     fputs("old", fp);
     fclose(fp);
@@ -310,7 +255,7 @@ static void test_odd_size_h264_is_a_clear_error(void **state)
 {
     (void)state;
     char path[256];
-    tmp_path(path, sizeof path, "odd.mp4");
+    tc_tmp_path(path, sizeof path, "odd.mp4");
     km_writer *w;
     assert_int_equal(km_writer_open(&w, path, 65, 48, NULL), KM_EINVAL);
     assert_null(w);
@@ -325,7 +270,7 @@ static void test_odd_size_vp9_and_gif_work(void **state)
     const char *names[] = { "odd.webm", "odd.gif" };
     for (int k = 0; k < 2; k++) {
         char path[256];
-        tmp_path(path, sizeof path, names[k]);
+        tc_tmp_path(path, sizeof path, names[k]);
         write_video(path, NULL, 33, 25, 3, 10.0);
         km_video_info info;
         assert_int_equal(km_probe(path, &info), KM_OK);
@@ -340,19 +285,19 @@ static void test_writer_argument_errors(void **state)
     (void)state;
     char path[256];
     km_writer *w;
-    tmp_path(path, sizeof path, "x.avi");
+    tc_tmp_path(path, sizeof path, "x.avi");
     assert_int_equal(km_writer_open(&w, path, 64, 48, NULL), KM_EUNSUPPORTED);
     assert_non_null(strstr(km_errmsg(), "x.avi"));
     km_writer_opts o = KM_WRITER_OPTS_DEFAULT;
     o.codec = "h264";
-    tmp_path(path, sizeof path, "x.webm");
+    tc_tmp_path(path, sizeof path, "x.webm");
     assert_int_equal(km_writer_open(&w, path, 64, 48, &o), KM_EUNSUPPORTED);
     o.codec = "theora";
-    tmp_path(path, sizeof path, "x.mkv");
+    tc_tmp_path(path, sizeof path, "x.mkv");
     assert_int_equal(km_writer_open(&w, path, 64, 48, &o), KM_EUNSUPPORTED);
     assert_int_equal(km_writer_open(&w, "/nonexistent-dir/x.mp4", 64, 48, NULL), KM_ENOTFOUND);
     assert_non_null(strstr(km_errmsg(), "/nonexistent-dir/x.mp4"));
-    tmp_path(path, sizeof path, "x.mp4");
+    tc_tmp_path(path, sizeof path, "x.mp4");
     assert_int_equal(km_writer_open(&w, path, 0, 48, NULL), KM_ERANGE);
 
     assert_int_equal(km_writer_open(&w, path, 64, 48, NULL), KM_OK);
@@ -372,7 +317,7 @@ static void test_close_without_frames(void **state)
     const char *names[] = { "none.mp4", "none.webm", "none.gif" };
     for (int k = 0; k < 3; k++) {
         char path[256];
-        tmp_path(path, sizeof path, names[k]);
+        tc_tmp_path(path, sizeof path, names[k]);
         km_writer *w;
         assert_int_equal(km_writer_open(&w, path, 32, 32, NULL), KM_OK);
         int rc = km_writer_close(w);
@@ -401,5 +346,5 @@ int main(void)
         cmocka_unit_test(test_writer_argument_errors),
         cmocka_unit_test(test_close_without_frames),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, setup_dir, tc_tmpdir_teardown);
 }

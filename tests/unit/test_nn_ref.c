@@ -18,25 +18,13 @@
 #include <string.h>
 
 #include "kinema/util.h"
+#include "test_common.h"
 #include "nn/graph.h"
 #include "nn/ref.h"
 
 static uint64_t rs = 12345;
-static double urand(void)
-{
-    rs = rs * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(rs >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
-
-static float *rand_data(int64_t n)
-{
-    float *d = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    assert_non_null(d);
-    for (int64_t i = 0; i < n; i++)
-        d[i] = (float)(urand() * 4 - 2);
-    return d;
-}
+static int irand(int lo, int hi) { return lo + (int)(tc_urand(&rs) * (hi - lo + 1)); }
+static float *rand_data(int64_t n) { return tc_rand_floats(&rs, n, -2, 2); }
 
 static int add_act(nn_graph *g, int ndim, const int64_t *shape)
 {

@@ -3,7 +3,6 @@
  * reads, path component checks and joins that refuse escapes, mkdir -p and
  * rm -rf (which must not follow symlinks).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -17,45 +16,12 @@
 #include <cmocka.h>
 
 #include "kinema/util.h"
-
-static char tmp_root[64];
+#include "test_common.h"
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp_root, "/tmp/km_test_fs_XXXXXX");
-    return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return km_rmtree(tmp_root);
-}
-
-static void tpath(char *out, size_t cap, const char *rel)
-{
-    snprintf(out, cap, "%s/%s", tmp_root, rel);
-}
-
-/* Number of entries in dir (excluding . and ..), and whether any name
- * contains "tmp". */
-static int count_entries(const char *dir, int *has_tmp)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    *has_tmp = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        n++;
-        if (strstr(e->d_name, "tmp"))
-            *has_tmp = 1;
-    }
-    closedir(d);
-    return n;
+    return tc_tmpdir_make("km_test_fs");
 }
 
 static void assert_file_is(const char *path, const char *want)
@@ -73,7 +39,7 @@ static void test_atomic_write_and_overwrite(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "a.txt");
+    tc_tmp_path(p, sizeof p, "a.txt");
     assert_int_equal(km_write_file_atomic(p, "first", 5), KM_OK);
     assert_file_is(p, "first");
     assert_int_equal(km_write_file_atomic(p, "second version", 14), KM_OK);
@@ -81,7 +47,7 @@ static void test_atomic_write_and_overwrite(void **state)
     assert_int_equal(km_write_file_atomic(p, "", 0), KM_OK);
     assert_file_is(p, "");
     int has_tmp;
-    assert_int_equal(count_entries(tmp_root, &has_tmp), 1);
+    assert_int_equal(tc_count_entries(tc_tmpdir(), "tmp", &has_tmp), 1);
     assert_false(has_tmp);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
@@ -92,12 +58,12 @@ static void test_atomic_write_into_missing_dir_fails_cleanly(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "missing/a.txt");
+    tc_tmp_path(p, sizeof p, "missing/a.txt");
     int rc = km_write_file_atomic(p, "x", 1);
     assert_true(rc < 0);
     assert_non_null(strstr(km_errmsg(), "missing/a.txt"));
     int has_tmp;
-    assert_int_equal(count_entries(tmp_root, &has_tmp), 0);
+    assert_int_equal(tc_count_entries(tc_tmpdir(), "tmp", &has_tmp), 0);
     assert_int_equal(km_write_file_atomic("", "x", 1), KM_EINVAL);
 }
 
@@ -105,7 +71,7 @@ static void test_afile_abort_leaves_nothing(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "out.bin");
+    tc_tmp_path(p, sizeof p, "out.bin");
     assert_int_equal(km_write_file_atomic(p, "old", 3), KM_OK);
     km_afile *af;
     assert_int_equal(km_afile_open(&af, p), KM_OK);
@@ -115,7 +81,7 @@ static void test_afile_abort_leaves_nothing(void **state)
     km_afile_abort(af);
     assert_file_is(p, "old");
     int has_tmp;
-    assert_int_equal(count_entries(tmp_root, &has_tmp), 1);
+    assert_int_equal(tc_count_entries(tc_tmpdir(), "tmp", &has_tmp), 1);
     assert_false(has_tmp);
     km_afile_abort(NULL);
 }
@@ -124,7 +90,7 @@ static void test_afile_commit_streams(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "big.txt");
+    tc_tmp_path(p, sizeof p, "big.txt");
     km_afile *af;
     assert_int_equal(km_afile_open(&af, p), KM_OK);
     for (int i = 0; i < 10000; i++)
@@ -136,7 +102,7 @@ static void test_afile_commit_streams(void **state)
     assert_non_null(strstr((char *)data, "line 9999\n"));
     free(data);
     int has_tmp;
-    assert_int_equal(count_entries(tmp_root, &has_tmp), 1);
+    assert_int_equal(tc_count_entries(tc_tmpdir(), "tmp", &has_tmp), 1);
     assert_false(has_tmp);
 }
 
@@ -145,7 +111,7 @@ static void test_failing_commit_leaves_no_temp(void **state)
     (void)state;
     /* the target is a non-empty directory: rename must fail at commit */
     char dir[256], inside[300];
-    tpath(dir, sizeof dir, "target");
+    tc_tmp_path(dir, sizeof dir, "target");
     snprintf(inside, sizeof inside, "%s/keep", dir);
     assert_int_equal(km_mkdirs(dir), KM_OK);
     assert_int_equal(km_write_file_atomic(inside, "k", 1), KM_OK);
@@ -154,13 +120,13 @@ static void test_failing_commit_leaves_no_temp(void **state)
     fputs("data", km_afile_stream(af));
     assert_int_equal(km_afile_commit(af), KM_EIO);
     int has_tmp;
-    assert_int_equal(count_entries(tmp_root, &has_tmp), 1); /* just target/ */
+    assert_int_equal(tc_count_entries(tc_tmpdir(), "tmp", &has_tmp), 1); /* just target/ */
     assert_false(has_tmp);
     assert_file_is(inside, "k");
 
     /* the directory vanishes between open and commit */
     char sub[256], p[300];
-    tpath(sub, sizeof sub, "gone");
+    tc_tmp_path(sub, sizeof sub, "gone");
     snprintf(p, sizeof p, "%s/f.txt", sub);
     assert_int_equal(km_mkdirs(sub), KM_OK);
     assert_int_equal(km_afile_open(&af, p), KM_OK);
@@ -169,14 +135,14 @@ static void test_failing_commit_leaves_no_temp(void **state)
     assert_true(km_afile_commit(af) < 0);
     struct stat st;
     assert_int_equal(stat(sub, &st), -1);
-    assert_int_equal(count_entries(tmp_root, &has_tmp), 1);
+    assert_int_equal(tc_count_entries(tc_tmpdir(), "tmp", &has_tmp), 1);
 }
 
 static void test_read_file_limits(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "r.txt");
+    tc_tmp_path(p, sizeof p, "r.txt");
     assert_int_equal(km_write_file_atomic(p, "0123456789", 10), KM_OK);
     uint8_t *data = (uint8_t *)"sentinel";
     size_t len = 7;
@@ -185,7 +151,7 @@ static void test_read_file_limits(void **state)
     assert_int_equal(km_read_file(p, 10, &data, &len), KM_OK);
     assert_int_equal(len, 10);
     free(data);
-    tpath(p, sizeof p, "nope");
+    tc_tmp_path(p, sizeof p, "nope");
     assert_int_equal(km_read_file(p, 100, &data, &len), KM_ENOTFOUND);
     /* a stream without a size (a pipe-like file) is bounded too */
     int fds[2];
@@ -253,18 +219,18 @@ static void test_mkdirs(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "a/b//c/d/");
+    tc_tmp_path(p, sizeof p, "a/b//c/d/");
     assert_int_equal(km_mkdirs(p), KM_OK);
     assert_int_equal(km_mkdirs(p), KM_OK); /* existing is fine */
     struct stat st;
-    tpath(p, sizeof p, "a/b/c/d");
+    tc_tmp_path(p, sizeof p, "a/b/c/d");
     assert_int_equal(stat(p, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
-    tpath(p, sizeof p, "file");
+    tc_tmp_path(p, sizeof p, "file");
     assert_int_equal(km_write_file_atomic(p, "x", 1), KM_OK);
-    tpath(p, sizeof p, "file/sub");
+    tc_tmp_path(p, sizeof p, "file/sub");
     assert_true(km_mkdirs(p) < 0);
-    tpath(p, sizeof p, "file");
+    tc_tmp_path(p, sizeof p, "file");
     assert_int_equal(km_mkdirs(p), KM_EEXIST);
 }
 
@@ -272,11 +238,11 @@ static void test_rmtree_does_not_follow_symlinks(void **state)
 {
     (void)state;
     char outside[256], keep[300], tree[256], p[300];
-    tpath(outside, sizeof outside, "outside");
+    tc_tmp_path(outside, sizeof outside, "outside");
     assert_int_equal(km_mkdirs(outside), KM_OK);
     snprintf(keep, sizeof keep, "%s/precious", outside);
     assert_int_equal(km_write_file_atomic(keep, "keep me", 7), KM_OK);
-    tpath(tree, sizeof tree, "tree");
+    tc_tmp_path(tree, sizeof tree, "tree");
     snprintf(p, sizeof p, "%s/x/y/z", tree);
     assert_int_equal(km_mkdirs(p), KM_OK);
     for (int i = 0; i < 20; i++) {
@@ -293,7 +259,7 @@ static void test_rmtree_does_not_follow_symlinks(void **state)
     assert_file_is(keep, "keep me");
     assert_int_equal(km_rmtree(tree), KM_OK); /* missing is fine */
     /* a symlink given directly is removed, its target kept */
-    tpath(p, sizeof p, "direct");
+    tc_tmp_path(p, sizeof p, "direct");
     assert_int_equal(symlink(outside, p), 0);
     assert_int_equal(km_rmtree(p), KM_OK);
     assert_file_is(keep, "keep me");
@@ -305,7 +271,7 @@ static void test_rmtree_does_not_follow_symlinks(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tc_tmpdir_teardown)
     const struct CMUnitTest tests[] = {
         T(test_atomic_write_and_overwrite),
         T(test_atomic_write_into_missing_dir_fails_cleanly),

@@ -15,22 +15,14 @@
 #include <cmocka.h>
 
 #include "kinema/util.h"
+#include "test_common.h"
 
 #define PY "/usr/bin/python3"
-
-static char tmp_root[64];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp_root, "/tmp/km_test_npy_XXXXXX");
-    return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return km_rmtree(tmp_root);
+    return tc_tmpdir_make("km_test_npy");
 }
 
 static const km_dtype all_types[] = { KM_DT_F32, KM_DT_F64, KM_DT_I32, KM_DT_I64, KM_DT_U8 };
@@ -362,7 +354,7 @@ static void test_file_round_trip(void **state)
 {
     (void)state;
     char p[256];
-    snprintf(p, sizeof p, "%s/a.npy", tmp_root);
+    tc_tmp_path(p, sizeof p, "a.npy");
     km_array a, b;
     int64_t s[3] = { 2, 3, 4 };
     km_array_alloc(&a, KM_DT_F64, 3, s);
@@ -372,9 +364,9 @@ static void test_file_round_trip(void **state)
     assert_arrays_equal(&a, &b);
     km_array_free(&a);
     km_array_free(&b);
-    snprintf(p, sizeof p, "%s/missing.npy", tmp_root);
+    tc_tmp_path(p, sizeof p, "missing.npy");
     assert_int_equal(km_npy_read(p, &b), KM_ENOTFOUND);
-    snprintf(p, sizeof p, "%s/junk.npy", tmp_root);
+    tc_tmp_path(p, sizeof p, "junk.npy");
     km_write_file_atomic(p, "hello", 5);
     assert_int_equal(km_npy_read(p, &b), KM_EFORMAT);
     assert_non_null(strstr(km_errmsg(), "junk.npy"));
@@ -446,7 +438,7 @@ static void test_numpy_reads_our_npy(void **state)
             km_array_alloc(&a, all_types[t], shapes[s].ndim, shapes[s].shape);
             fill_pattern(&a);
             char p[256], sh[128];
-            snprintf(p, sizeof p, "%s/%s_%zu.npy", tmp_root, dtype_name(all_types[t]), s);
+            snprintf(p, sizeof p, "%s/%s_%zu.npy", tc_tmpdir(), dtype_name(all_types[t]), s);
             assert_int_equal(km_npy_write(p, &a), KM_OK);
             km_array_free(&a);
             shape_text(sh, sizeof sh, shapes[s].ndim, shapes[s].shape);
@@ -458,7 +450,7 @@ static void test_numpy_reads_our_npy(void **state)
                                   dtype_name(all_types[t]), sh);
         }
     assert_true(n < sizeof code);
-    assert_int_equal(run_python(code, tmp_root), 0);
+    assert_int_equal(run_python(code, tc_tmpdir()), 0);
 }
 
 static void test_we_read_numpy_npy(void **state)
@@ -475,14 +467,14 @@ static void test_we_read_numpy_npy(void **state)
         "    np.save(d + '/empty_' + dt + '.npy', pattern(dt, (0, 5)))\n"
         "np.save(d + '/fortran.npy', np.asfortranarray(pattern('f32', (3, 4))))\n"
         "np.save(d + '/object.npy', np.array([1, 'a'], dtype=object), allow_pickle=True)\n";
-    assert_int_equal(run_python(code, tmp_root), 0);
+    assert_int_equal(run_python(code, tc_tmpdir()), 0);
     for (size_t t = 0; t < 5; t++) {
         const char *prefixes[] = { "le", "be", "scalar", "empty" };
         const int64_t dims[4][2] = { { 3, 4 }, { 3, 4 }, { 0, 0 }, { 0, 5 } };
         const int nd[4] = { 2, 2, 0, 2 };
         for (int k = 0; k < 4; k++) {
             char p[256];
-            snprintf(p, sizeof p, "%s/%s_%s.npy", tmp_root, prefixes[k], dtype_name(all_types[t]));
+            snprintf(p, sizeof p, "%s/%s_%s.npy", tc_tmpdir(), prefixes[k], dtype_name(all_types[t]));
             km_array got, want;
             if (km_npy_read(p, &got) != KM_OK)
                 fail_msg("%s: %s", p, km_errmsg());
@@ -495,16 +487,16 @@ static void test_we_read_numpy_npy(void **state)
     }
     char p[256];
     km_array got;
-    snprintf(p, sizeof p, "%s/fortran.npy", tmp_root);
+    tc_tmp_path(p, sizeof p, "fortran.npy");
     assert_int_equal(km_npy_read(p, &got), KM_EUNSUPPORTED);
     assert_non_null(strstr(km_errmsg(), "Fortran"));
-    snprintf(p, sizeof p, "%s/object.npy", tmp_root);
+    tc_tmp_path(p, sizeof p, "object.npy");
     assert_int_equal(km_npy_read(p, &got), KM_EUNSUPPORTED);
 }
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tc_tmpdir_teardown)
     const struct CMUnitTest tests[] = {
         T(test_alloc_and_sizes),
         T(test_round_trip_all_dtypes_and_shapes),

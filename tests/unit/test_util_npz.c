@@ -4,7 +4,6 @@
  * hostile archives (truncation, bad CRC, sizes past the end of the file,
  * deflated members claiming huge sizes) rejected cleanly.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,27 +16,14 @@
 #include <cmocka.h>
 
 #include "kinema/util.h"
+#include "test_common.h"
 
 #define PY "/usr/bin/python3"
-
-static char tmp_root[64];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp_root, "/tmp/km_test_npz_XXXXXX");
-    return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return km_rmtree(tmp_root);
-}
-
-static void tpath(char *out, size_t cap, const char *rel)
-{
-    snprintf(out, cap, "%s/%s", tmp_root, rel);
+    return tc_tmpdir_make("km_test_npz");
 }
 
 static void fill(km_array *a, int seed)
@@ -99,7 +85,7 @@ static void test_round_trip(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "a.npz");
+    tc_tmp_path(p, sizeof p, "a.npz");
     km_array a[NARR];
     make_arrays(a);
     assert_int_equal(km_npz_write(p, NARR, arr_names, a), KM_OK);
@@ -119,7 +105,7 @@ static void test_round_trip(void **state)
     uint8_t *d1, *d2;
     size_t l1, l2;
     char p2[256];
-    tpath(p2, sizeof p2, "b.npz");
+    tc_tmp_path(p2, sizeof p2, "b.npz");
     write_test_npz(p2);
     write_test_npz(p);
     assert_int_equal(km_read_file(p, 1 << 20, &d1, &l1), KM_OK);
@@ -134,7 +120,7 @@ static void test_empty_archive(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "none.npz");
+    tc_tmp_path(p, sizeof p, "none.npz");
     assert_int_equal(km_npz_write(p, 0, NULL, NULL), KM_OK);
     km_npz z;
     assert_int_equal(km_npz_read(p, &z), KM_OK);
@@ -142,22 +128,11 @@ static void test_empty_archive(void **state)
     km_npz_free(&z);
 }
 
-static int dir_entries(void)
-{
-    DIR *d = opendir(tmp_root);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, ".."));
-    closedir(d);
-    return n;
-}
-
 static void test_bad_names_rejected(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "bad.npz");
+    tc_tmp_path(p, sizeof p, "bad.npz");
     km_array a[2];
     int64_t s[1] = { 2 };
     km_array_alloc(&a[0], KM_DT_U8, 1, s);
@@ -169,7 +144,7 @@ static void test_bad_names_rejected(void **state)
     const char *null_name[2] = { "x", NULL };
     assert_int_equal(km_npz_write(p, 2, null_name, a), KM_EINVAL);
     assert_int_equal(km_npz_write(p, -1, NULL, NULL), KM_EINVAL);
-    assert_int_equal(dir_entries(), 0); /* nothing written, no temp files */
+    assert_int_equal(tc_count_entries(tc_tmpdir(), NULL, NULL), 0); /* nothing written, no temp files */
     free_arrays(a, 2);
 }
 
@@ -317,7 +292,7 @@ static uint8_t *deflate_raw(const uint8_t *src, size_t n, size_t *out_len)
 static int read_zip_bytes(const uint8_t *zip, size_t len, km_npz *z)
 {
     char p[256];
-    tpath(p, sizeof p, "crafted.npz");
+    tc_tmp_path(p, sizeof p, "crafted.npz");
     FILE *f = fopen(p, "wb"); /* plain write: no fsync, this runs often */
     assert_non_null(f);
     assert_int_equal(fwrite(zip, 1, len, f), len);
@@ -444,7 +419,7 @@ static void test_truncated_and_garbage_archives(void **state)
 {
     (void)state;
     char p[256];
-    tpath(p, sizeof p, "t.npz");
+    tc_tmp_path(p, sizeof p, "t.npz");
     write_test_npz(p);
     uint8_t *full;
     size_t len;
@@ -467,7 +442,7 @@ static void test_truncated_and_garbage_archives(void **state)
     }
     free(full);
     assert_int_equal(read_zip_bytes((const uint8_t *)"PK\x05\x06", 4, &z), KM_EFORMAT);
-    tpath(p, sizeof p, "missing.npz");
+    tc_tmp_path(p, sizeof p, "missing.npz");
     assert_int_equal(km_npz_read(p, &z), KM_ENOTFOUND);
 }
 
@@ -481,10 +456,10 @@ static int have_numpy(void)
 static int run_python(const char *code)
 {
     char script[256], cmd[600];
-    tpath(script, sizeof script, "check.py");
+    tc_tmp_path(script, sizeof script, "check.py");
     if (km_write_file_atomic(script, code, strlen(code)) != KM_OK)
         return -1;
-    snprintf(cmd, sizeof cmd, "%s '%s' '%s'", PY, script, tmp_root);
+    snprintf(cmd, sizeof cmd, "%s '%s' '%s'", PY, script, tc_tmpdir());
     int rc = system(cmd);
     unlink(script);
     return rc;
@@ -496,7 +471,7 @@ static void test_numpy_reads_our_npz(void **state)
     if (!have_numpy())
         skip();
     char p[256];
-    tpath(p, sizeof p, "ours.npz");
+    tc_tmp_path(p, sizeof p, "ours.npz");
     write_test_npz(p);
     const char *code =
         "import sys, numpy as np\n"
@@ -520,7 +495,7 @@ static void test_numpy_reads_our_npz(void **state)
 static void check_numpy_npz(const char *file)
 {
     char p[256];
-    tpath(p, sizeof p, file);
+    tc_tmp_path(p, sizeof p, file);
     km_npz z;
     if (km_npz_read(p, &z) != KM_OK)
         fail_msg("%s: %s", file, km_errmsg());
@@ -579,7 +554,7 @@ static void test_we_read_numpy_npz(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tc_tmpdir_teardown)
     const struct CMUnitTest tests[] = {
         T(test_round_trip),
         T(test_empty_archive),

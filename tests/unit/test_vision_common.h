@@ -21,6 +21,7 @@
 
 #include <math.h>
 
+#include "kinema/util.h"
 #include "kinema/vision.h"
 
 #define VT_PYTHON "/usr/bin/python3"
@@ -66,9 +67,7 @@ static inline int vt_run_ref(const char *fmt, ...)
 static inline void vt_cleanup(void)
 {
     if (vt_dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", vt_dir);
-        if (system(cmd) != 0)
+        if (km_rmtree(vt_dir) != 0)
             fprintf(stderr, "could not remove %s\n", vt_dir);
         vt_dir[0] = 0;
     }

@@ -29,6 +29,37 @@ static double iou(km_box a, km_box b)
     return inter / ((double)a.w * a.h + (double)b.w * b.h - inter);
 }
 
+/* Best IoU of r with any of boxes[0..n). */
+static double best_iou(km_box r, const km_box *boxes, int n)
+{
+    double best = 0;
+    for (int m = 0; m < n; m++)
+        best = fmax(best, iou(r, boxes[m]));
+    return best;
+}
+
+/* Box k of the reference's int32 [n][4] (x, y, w, h) array. */
+static km_box ref_box(const vt_array *ref, int k)
+{
+    const int32_t *rb = ref->data;
+    km_box r = {rb[4 * k], rb[4 * k + 1], rb[4 * k + 2], rb[4 * k + 3]};
+    return r;
+}
+
+/* Image i of a `cv_ref.py faces` run (face_in<i>.npy) and OpenCV's boxes
+ * for it (face_out<i>.npy, into *ref, their count in *nref). */
+static km_image *load_face_case(int i, vt_array *ref, int *nref)
+{
+    char name[64];
+    snprintf(name, sizeof name, "face_in%d.npy", i);
+    km_image *img = vt_load_image(name);
+    assert_non_null(img);
+    snprintf(name, sizeof name, "face_out%d.npy", i);
+    assert_int_equal(vt_load(name, ref), 0);
+    *nref = ref->ndim == 2 ? ref->shape[0] : 0;
+    return img;
+}
+
 static void test_faces_match_opencv(void **state)
 {
     (void)state;
@@ -47,23 +78,15 @@ static void test_faces_match_opencv(void **state)
     km_pool *pool = km_pool_create(2);
     int theirs = 0, matched = 0, ours = 0, ours_matched = 0;
     for (int i = 0; i < NIMG; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "face_in%d.npy", i);
-        km_image *img = vt_load_image(name);
-        assert_non_null(img);
         vt_array ref;
-        snprintf(name, sizeof name, "face_out%d.npy", i);
-        assert_int_equal(vt_load(name, &ref), 0);
-        int nref = ref.ndim == 2 ? ref.shape[0] : 0;
-        const int32_t *rb = ref.data;
+        int nref;
+        km_image *img = load_face_case(i, &ref, &nref);
         km_box *boxes = NULL;
         int n = 0;
         assert_int_equal(km_cascade_detect(c, img, NULL, &boxes, &n, i % 2 ? pool : NULL), 0);
         for (int k = 0; k < nref; k++) {
-            km_box r = {rb[4 * k], rb[4 * k + 1], rb[4 * k + 2], rb[4 * k + 3]};
-            double best = 0;
-            for (int m = 0; m < n; m++)
-                best = fmax(best, iou(r, boxes[m]));
+            km_box r = ref_box(&ref, k);
+            double best = best_iou(r, boxes, n);
             matched += best >= 0.5;
             if (best < 0.5)
                 fprintf(stderr, "%s: OpenCV box %d,%d %dx%d unmatched (best IoU %.2f)\n", IMAGES[i], r.x,
@@ -71,10 +94,8 @@ static void test_faces_match_opencv(void **state)
         }
         for (int m = 0; m < n; m++) {
             double best = 0;
-            for (int k = 0; k < nref; k++) {
-                km_box r = {rb[4 * k], rb[4 * k + 1], rb[4 * k + 2], rb[4 * k + 3]};
-                best = fmax(best, iou(r, boxes[m]));
-            }
+            for (int k = 0; k < nref; k++)
+                best = fmax(best, iou(ref_box(&ref, k), boxes[m]));
             ours_matched += best >= 0.5;
         }
         theirs += nref;
@@ -109,28 +130,17 @@ static void test_tree_and_tilted_cascades(void **state)
         snprintf(path, sizeof path, CASCADE_DIR "%s", files[f]);
         assert_int_equal(km_cascade_load(path, &c), 0);
         for (int i = 0; i < 2; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "face_in%d.npy", i);
-            km_image *img = vt_load_image(name);
-            assert_non_null(img);
             vt_array ref;
-            snprintf(name, sizeof name, "face_out%d.npy", i);
-            assert_int_equal(vt_load(name, &ref), 0);
-            int nref = ref.ndim == 2 ? ref.shape[0] : 0;
-            const int32_t *rb = ref.data;
+            int nref;
+            km_image *img = load_face_case(i, &ref, &nref);
             km_box *boxes = NULL;
             int n = 0;
             assert_int_equal(km_cascade_detect(c, img, NULL, &boxes, &n, NULL), 0);
             if (n != nref)
                 fprintf(stderr, "%s image %d: OpenCV %d boxes, ours %d\n", files[f], i, nref, n);
             assert_int_equal(n, nref);
-            for (int k = 0; k < nref; k++) {
-                km_box r = {rb[4 * k], rb[4 * k + 1], rb[4 * k + 2], rb[4 * k + 3]};
-                double best = 0;
-                for (int m = 0; m < n; m++)
-                    best = fmax(best, iou(r, boxes[m]));
-                assert_true(best >= 0.5);
-            }
+            for (int k = 0; k < nref; k++)
+                assert_true(best_iou(ref_box(&ref, k), boxes, n) >= 0.5);
             total += nref;
             free(boxes);
             free(ref.data);
