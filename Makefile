@@ -6,6 +6,7 @@
 #   make check      unit tests under clang AddressSanitizer + UBSan
 #   make valgrind   unit tests under valgrind memcheck
 #   make bench      run the benchmarks under bench/
+#   make fuzz       libFuzzer harnesses (tests/fuzz), FUZZ_SECONDS each
 #
 # Sources are discovered: every src/<layer>/*.c except src/cli goes into the
 # library, src/cli/*.c makes the binary, tests/unit/test_*.c and
@@ -43,7 +44,7 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all run test check valgrind bench deps models testdata clean unit-tests benches
+.PHONY: all run test check valgrind bench deps models testdata clean unit-tests benches fuzz fuzz-bins
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/libkinema.a $(BUILD)/kinema
@@ -111,6 +112,42 @@ valgrind: deps testdata
 bench: deps testdata
 	$(MAKE) all benches
 	./scripts/run-bench.sh $(BUILD)
+
+# ---- fuzzing: the library built with clang -fsanitize=fuzzer-no-link,
+# ASan and UBSan into build/fuzz/, each tests/fuzz/fuzz_*.c linked with
+# libFuzzer and run FUZZ_SECONDS. Corpora (seeded by the harnesses) stay in
+# build/fuzz/corpus/<name>, crash inputs go to build/fuzz/artifacts/, logs
+# to build/fuzz/<name>.log. Fails if any harness finds a crash, hang,
+# leak or oversized allocation. FUZZ_SECONDS=0 only replays the corpora. ----
+FUZZ_SECONDS ?= 30
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:%.c=$(BUILD)/%)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(BUILD)/libkinema.a
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(BUILD)/libkinema.a $(LIBS) $(LDFLAGS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT=-O1 \
+	    CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	    LDFLAGS="-fsanitize=fuzzer $(FUZZ_SAN)" build/fuzz/libkinema.a fuzz-bins
+	@mkdir -p build/fuzz/artifacts; fail=0; \
+	for src in $(FUZZ_SRC); do \
+	    n=$$(basename $$src .c); c=build/fuzz/corpus/$$n; mkdir -p $$c; \
+	    echo "  FUZZ	$$n ($(FUZZ_SECONDS) s)"; \
+	    lim=-max_total_time=$(FUZZ_SECONDS); [ "$(FUZZ_SECONDS)" -gt 0 ] || lim=-runs=0; \
+	    if ! KM_FUZZ_SEED_DIR=$$c ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
+	        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	        build/fuzz/tests/fuzz/$$n $$lim -max_len=65536 \
+	        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+	        -artifact_prefix=build/fuzz/artifacts/$$n- $$c > build/fuzz/$$n.log 2>&1; then \
+	        echo "  FAIL	$$n (see build/fuzz/$$n.log)"; tail -n 40 build/fuzz/$$n.log; fail=1; \
+	    fi; \
+	done; exit $$fail
 
 clean:
 	rm -rf build

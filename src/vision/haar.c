@@ -92,6 +92,14 @@ static int text_int(const vis_xml *x, int node, int *out)
     return 0;
 }
 
+/* Whether a number from the file may be converted to int: finite and within
+ * +-CASCADE_MAX_ITEMS (indices and window coordinates are far smaller; the
+ * bound also keeps sums such as x + w from overflowing). NaN fails. */
+static int int_ok(double v)
+{
+    return v >= -CASCADE_MAX_ITEMS && v <= CASCADE_MAX_ITEMS;
+}
+
 /* Parse up to `max` numbers from a node's text; returns how many. */
 static int text_numbers(const vis_xml *x, int node, double *out, int max)
 {
@@ -179,6 +187,8 @@ static int cascade_read_stages(const vis_xml *x, int stages, km_cascade *c)
                 c->stumps = 0;
             for (int k = 0; k < nn; k++, ni++) {
                 haar_node *nd = &c->nodes[ni];
+                if (!int_ok(v[4 * k]) || !int_ok(v[4 * k + 1]) || !int_ok(v[4 * k + 2]))
+                    return km_seterr(KM_EFORMAT, "cascade: stage %d has a bad tree node", si);
                 nd->left = (int)v[4 * k];
                 nd->right = (int)v[4 * k + 1];
                 nd->feature = (int)v[4 * k + 2];
@@ -211,6 +221,9 @@ static int cascade_read_features(const vis_xml *x, int feats, km_cascade *c)
         for (int r = x->nodes[rects].first_child; r >= 0; r = x->nodes[r].next) {
             if (hf->nrects == 3 || text_numbers(x, r, v, 5) != 5)
                 return km_seterr(KM_EFORMAT, "cascade: feature %d needs 1..3 rects of 5 numbers", fi);
+            if (!int_ok(v[0]) || !int_ok(v[1]) || !int_ok(v[2]) || !int_ok(v[3]))
+                return km_seterr(KM_EFORMAT, "cascade: feature %d rect outside the %dx%d window", fi,
+                                 c->win_w, c->win_h);
             haar_rect *hr = &hf->r[hf->nrects++];
             hr->x = (int)v[0];
             hr->y = (int)v[1];

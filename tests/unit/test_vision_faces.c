@@ -220,6 +220,20 @@ static void test_bad_xml(void **state)
         "</internalNodes><leafValues>1 2</leafValues></_></weakClassifiers></_></stages>"
         "<features><_><rects><_>20 20 10 4 -1.</_></rects></_></features></cascade></opencv_storage>",
         "<!-- unterminated",
+        /* numbers beyond int range (found by fuzz_haar): rejected, no UB */
+        "<opencv_storage><cascade><featureType>HAAR</featureType><width>9</width><height>4</height>"
+        "<stages><_><stageThreshold>1</stageThreshold><weakClassifiers><_><internalNodes>0 "
+        "-1888888888888888888888 0 0.1</internalNodes><leafValues>0 2</leafValues></_></weakClassifiers>"
+        "</_></stages><features><_><rects><_>3 0 4 4 -1.</_></rects></_></features></cascade>"
+        "</opencv_storage>",
+        "<opencv_storage><cascade><featureType>HAAR</featureType><width>4</width><height>4</height>"
+        "<stages><_><stageThreshold>1</stageThreshold><weakClassifiers><_><internalNodes>0 -1 nan 0.1"
+        "</internalNodes><leafValues>1 2</leafValues></_></weakClassifiers></_></stages>"
+        "<features><_><rects><_>0 0 4 4 -1.</_></rects></_></features></cascade></opencv_storage>",
+        "<opencv_storage><cascade><featureType>HAAR</featureType><width>4</width><height>4</height>"
+        "<stages><_><stageThreshold>1</stageThreshold><weakClassifiers><_><internalNodes>0 -1 0 0.1"
+        "</internalNodes><leafValues>1 2</leafValues></_></weakClassifiers></_></stages>"
+        "<features><_><rects><_>3e9 0 -3e9 4 -1.</_></rects></_></features></cascade></opencv_storage>",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         km_cascade *c = (km_cascade *)1;
