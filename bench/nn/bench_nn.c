@@ -8,7 +8,7 @@
  * to this machine's measured peak (a large 1x1 convolution through the same
  * executor, in the same run). Medians, because the machine is shared.
  *
- *   bench_nn [--models DIR] [--iters N] [--precision fp32|bf16|both]
+ *   bench_nn [--models DIR] [--iters N] [--precision fp32|bf16|both] [--only MODEL]
  * Also: one inference on a 2-thread OpenMP team (ms/2thr), to compare.
  */
 #include <math.h>
@@ -235,18 +235,21 @@ static void bench_case(const char *dir, const bcase *c, km_precision prec, int i
 int main(int argc, char **argv)
 {
     const char *dir = "models";
+    const char *only = NULL; /* --only NAME: one model row */
     int iters = 30, do32 = 1, do16 = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--models") && i + 1 < argc)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
             iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
             do32 = strcmp(p, "bf16") != 0;
             do16 = strcmp(p, "fp32") != 0;
         } else {
-            fprintf(stderr, "usage: %s [--models DIR] [--iters N] [--precision fp32|bf16|both]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--models DIR] [--iters N] [--precision fp32|bf16|both] [--only MODEL]\n", argv[0]);
             return 2;
         }
     }
@@ -264,6 +267,8 @@ int main(int argc, char **argv)
     printf("%-20s %-5s %7s %8s %7s %8s %8s %8s %7s  %7s  %s\n", "model", "prec", "GFLOP", "ms/1thr", "min", "ms/2par",
            "ms/2thr", "GFLOP/s", "%peak", "load ms", "target (1 core, median)");
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        if (only && strcmp(only, CASES[i].name))
+            continue;
         if (do32)
             bench_case(dir, &CASES[i], KM_PREC_FP32, iters, p32);
         if (do16 && has16)

@@ -14,12 +14,14 @@
  *      lifetimes do not overlap;
  *   4. oneDNN primitives: convolutions (depthwise = grouped, weights
  *      format_tag_any, reordered once), max/avg pooling, linear
- *      resampling (half-pixel centres); everything else runs the
- *      reference kernel on arena buffers.
+ *      resampling (half-pixel centres); zero PADs run a row-copy kernel
+ *      in either type; everything else runs the reference kernel on arena
+ *      buffers.
  * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
- * pass bf16 activations to each other; tensors that leave oneDNN stay fp32
- * and a reorder step makes a copy in the other type where a consumer needs
- * it (assign_dtypes; docs/nn.md).
+ * pass bf16 activations on; pooling, resampling and PAD keep their
+ * input's type; tensors that leave for a reference kernel or the caller
+ * stay fp32 and a conversion step makes a copy in the other type where a
+ * consumer needs it (assign_dtypes; docs/nn.md).
  */
 #include "nn/exec.h"
 
@@ -33,13 +35,14 @@
 #include <dnnl.h>
 
 #include "kinema/util.h"
+#include "nn/bf16.h"
 #include "nn/ref.h"
 
 #define MAX_ARGS 10
 #define MAX_POSTS 6
 #define ALIGN 64
 
-enum { ST_CONV, ST_POOL, ST_RESAMPLE, ST_REF, ST_REORDER };
+enum { ST_CONV, ST_POOL, ST_RESAMPLE, ST_PAD, ST_REF, ST_CONVERT };
 enum { ARG_TENSOR, ARG_CONST, ARG_SCRATCH };
 enum { DT_F32 = 0, DT_BF16 = 1 };
 
@@ -69,8 +72,8 @@ typedef struct step {
 struct nn_plan {
     const nn_graph *g;
     int bf16, threads;
-    int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN resampling */
-    int dw_bf16;            /* bf16 mode: depthwise convolutions in bf16 too (default; KM_NN_DW_FP32=1: no) */
+    int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
+                             * resampling, 32 reference PAD */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -325,6 +328,8 @@ static int describe(nn_plan *p, const fuse *f, const int *prod)
             s->kind = ST_POOL;
         } else if (n->op == NN_OP_RESIZE_BILINEAR && n->half_pixel && !n->align_corners && !(p->debug & 8)) {
             s->kind = ST_RESAMPLE;
+        } else if (n->op == NN_OP_PAD && !(p->debug & 32)) {
+            s->kind = ST_PAD;
         } else {
             s->kind = ST_REF;
             for (int k = 0; k < n->nin; k++)
@@ -352,7 +357,7 @@ static int shadow_of(nn_plan *p, int t, int *id)
     step *st = push_step(p);
     if (!st)
         return km_seterr(KM_ENOMEM, "out of memory (plan)");
-    st->kind = ST_REORDER;
+    st->kind = ST_CONVERT;
     st->src = t;
     st->out = s;
     st->node = -1;
@@ -371,27 +376,14 @@ static int as_dtype(nn_plan *p, int t, int want, int *id)
 }
 
 /* Phase 2 (bf16 only): convolutions compute in bf16 and write bf16 unless
- * their output leaves oneDNN (graph output, RESHAPE alias, reference
- * kernel); pooling and resampling follow their input; every consumer that
- * needs the other dtype reads a shadow made by a reorder step. */
-static int conv_is_dw(const nn_plan *p, const step *s)
-{
-    return s->kind == ST_CONV && p->g->n[s->node].op == NN_OP_DWCONV2D && !p->dw_bf16;
-}
-
-static int assign_dtypes(nn_plan *p, const char *keep_f32_in)
+ * their output leaves for the caller, a RESHAPE-shared storage or a
+ * reference kernel; pooling, resampling and PAD keep their input's type;
+ * every consumer that needs the other type reads a shadow made by a
+ * conversion step right before it. */
+static int assign_dtypes(nn_plan *p, const char *keep_f32)
 {
     step *old = p->steps;
     int nold = p->nsteps;
-    /* a convolution output read by an fp32 depthwise convolution is written
-     * in fp32 (other readers get a bf16 shadow) */
-    char *keep_f32 = malloc((size_t)p->g->nt + 1);
-    if (!keep_f32)
-        return km_seterr(KM_ENOMEM, "out of memory (plan)");
-    memcpy(keep_f32, keep_f32_in, (size_t)p->g->nt + 1);
-    for (int i = 0; i < nold; i++)
-        if (conv_is_dw(p, &old[i]))
-            keep_f32[old[i].src] = 1;
     p->steps = NULL;
     p->nsteps = p->cap = 0;
     int rc = 0;
@@ -399,11 +391,12 @@ static int assign_dtypes(nn_plan *p, const char *keep_f32_in)
         step s = old[i];
         switch (s.kind) {
         case ST_CONV:
-            rc = as_dtype(p, s.src, conv_is_dw(p, &s) ? DT_F32 : DT_BF16, &s.src);
-            p->dt[s.out] = keep_f32[s.out] || conv_is_dw(p, &s) ? DT_F32 : DT_BF16;
+            rc = as_dtype(p, s.src, DT_BF16, &s.src);
+            p->dt[s.out] = keep_f32[s.out] ? DT_F32 : DT_BF16;
             break;
         case ST_POOL:
         case ST_RESAMPLE:
+        case ST_PAD:
             if (keep_f32[s.out] && p->dt[s.src] == DT_BF16)
                 rc = as_dtype(p, s.src, DT_F32, &s.src);
             p->dt[s.out] = p->dt[s.src];
@@ -422,7 +415,6 @@ static int assign_dtypes(nn_plan *p, const char *keep_f32_in)
             *d = s;
     }
     free(old);
-    free(keep_f32);
     return rc;
 }
 
@@ -536,7 +528,16 @@ static int new_attr(dnnl_primitive_attr_t *attr, dnnl_post_ops_t po)
     return 0;
 }
 
-/* ------------------------------------------------------- convolution */
+/* The node after tensor `cur` in the chain headed by node `head`: its
+ * single consumer (plan_fusion checked there is exactly one). */
+static int chain_next(const nn_graph *g, int head, int cur)
+{
+    for (int i = head + 1; i < g->nn; i++)
+        for (int j = 0; j < g->n[i].nin; j++)
+            if (g->n[i].in[j] == cur)
+                return i;
+    return -1;
+}
 
 static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
 {
@@ -544,11 +545,7 @@ static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
     const nn_node *n = &g->n[s->node];
     int rc = act_post(po, n->act), k = 0;
     for (int cur = n->out; !rc && cur != s->out;) {
-        int c = -1; /* the single consumer of cur */
-        for (int i = s->node + 1; i < g->nn && c < 0; i++)
-            for (int j = 0; j < g->n[i].nin; j++)
-                if (g->n[i].in[j] == cur)
-                    c = i;
+        int c = chain_next(g, s->node, cur);
         if (c < 0)
             return km_seterr(KM_EINTERNAL, "plan: broken post-op chain");
         const nn_node *cn = &g->n[c];
@@ -570,6 +567,8 @@ static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
     }
     return rc;
 }
+
+/* ------------------------------------------------------- convolution */
 
 static int prim_conv(nn_plan *p, step *s)
 {
@@ -643,7 +642,7 @@ static int prim_conv(nn_plan *p, step *s)
     return finish_prim(p, s, pd);
 }
 
-/* ------------------------------------------- pooling, resampling, reorder */
+/* ---------------------------------------------- pooling, resampling */
 
 static int prim_pool_resample(nn_plan *p, step *s)
 {
@@ -680,27 +679,6 @@ static int prim_pool_resample(nn_plan *p, step *s)
                          n->name);
     add_arg(s, DNNL_ARG_SRC, ARG_TENSOR, s->src, NULL, &src_md);
     add_arg(s, DNNL_ARG_DST, ARG_TENSOR, s->out, NULL, &dst_md);
-    return finish_prim(p, s, pd);
-}
-
-static int prim_reorder(nn_plan *p, step *s)
-{
-    dnnl_memory_desc_t src_md, dst_md;
-    int rc = md_of(p, &src_md, s->src);
-    if (!rc)
-        rc = md_of(p, &dst_md, s->out);
-    if (rc)
-        return rc;
-    dnnl_primitive_attr_t attr; /* user scratchpad: clones may run this reorder concurrently */
-    if ((rc = new_attr(&attr, NULL)))
-        return rc;
-    dnnl_primitive_desc_t pd;
-    dnnl_status_t ds = dnnl_reorder_primitive_desc_create(&pd, &src_md, g_engine, &dst_md, g_engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (ds != dnnl_success)
-        return km_seterr(KM_EINTERNAL, "oneDNN: reorder desc failed (status %d)", ds);
-    add_arg(s, DNNL_ARG_FROM, ARG_TENSOR, s->src, NULL, &src_md);
-    add_arg(s, DNNL_ARG_TO, ARG_TENSOR, s->out, NULL, &dst_md);
     return finish_prim(p, s, pd);
 }
 
@@ -847,16 +825,6 @@ static char *keep_f32_set(const nn_plan *p)
         if (p->root[t] != t)
             k[t] = k[root_of(p, t)] = 1;
     return k;
-    /* the residual stream (addends, and sums) stays fp32: rounding it to
-     * bf16 at every block compounds along the network */
-    for (int s = 0; s < p->nsteps; s++) {
-        const step *st = &p->steps[s];
-        for (int a = 0; a < st->nadd; a++)
-            k[st->add[a]] = 1;
-        if (st->nadd)
-            k[st->out] = 1;
-    }
-    return k;
 }
 
 int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
@@ -873,10 +841,6 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
     p->bf16 = bf16;
     p->threads = threads;
     p->debug = getenv("KM_NN_NOFUSE") ? atoi(getenv("KM_NN_NOFUSE")) : 0;
-    /* depthwise in bf16 measured ~10 % faster end to end than fp32
-     * depthwise plus the reorders around it; KM_NN_DW_FP32=1 keeps it fp32
-     * (more accurate, docs/nn.md) */
-    p->dw_bf16 = !(getenv("KM_NN_DW_FP32") && atoi(getenv("KM_NN_DW_FP32")) == 1);
     int *prod = malloc(sizeof(int) * (size_t)(g->nt ? g->nt : 1));
     char *keep = NULL;
     fuse f;
@@ -901,9 +865,7 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
             rc = prim_conv(p, st);
         else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
             rc = prim_pool_resample(p, st);
-        else if (st->kind == ST_REORDER)
-            rc = prim_reorder(p, st);
-        else if (!bf16)
+        else if (st->kind == ST_REF && !bf16)
             for (int k = 0; k < g->n[st->node].nin; k++)
                 st->rin[k] = g->n[st->node].in[k];
     }
@@ -998,18 +960,32 @@ static int run_step(nn_exec *e, int s)
 {
     const nn_plan *p = e->p;
     const step *st = &p->steps[s];
-    if (st->kind == ST_REF) {
-        const nn_graph *g = p->g;
-        const nn_node *n = &g->n[st->node];
+    const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
+    switch (st->kind) {
+    case ST_REF: {
         const float *in[NN_MAXIN];
         for (int k = 0; k < n->nin; k++)
             in[k] = n->in[k] < 0 ? NULL : tensor_ptr(e, st->rin[k]);
-        return nn_ref_node(g, n, in, tensor_ptr(e, st->out));
+        return nn_ref_node(p->g, n, in, tensor_ptr(e, st->out));
     }
-    dnnl_status_t ds = dnnl_primitive_execute(st->prim, e->stream, st->nargs, e->eargs + (size_t)s * MAX_ARGS);
-    if (ds != dnnl_success)
-        return km_seterr(KM_EINTERNAL, "oneDNN: execution of step %d failed (status %d)", s, ds);
-    return 0;
+    case ST_PAD:
+        nn_pad_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), p->dt[st->out] == DT_BF16 ? 2 : 4);
+        return 0;
+    case ST_CONVERT: {
+        size_t count = (size_t)nn_numel(tens(p, st->out));
+        if (p->dt[st->out] == DT_BF16)
+            nn_f32_to_bf16_n(tensor_ptr(e, st->src), tensor_ptr(e, st->out), count);
+        else
+            nn_bf16_to_f32_n(tensor_ptr(e, st->src), tensor_ptr(e, st->out), count);
+        return 0;
+    }
+    default: {
+        dnnl_status_t ds = dnnl_primitive_execute(st->prim, e->stream, st->nargs, e->eargs + (size_t)s * MAX_ARGS);
+        if (ds != dnnl_success)
+            return km_seterr(KM_EINTERNAL, "oneDNN: execution of step %d failed (status %d)", s, ds);
+        return 0;
+    }
+    }
 }
 
 /* KM_NN_PROFILE=1: time every step on stderr (diagnosis only). */
@@ -1017,7 +993,7 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
 {
     const nn_plan *p = e->p;
     const step *st = &p->steps[s];
-    static const char *const kinds[] = {"conv", "pool", "resample", "ref", "reorder"};
+    static const char *const kinds[] = {"conv", "pool", "resample", "pad", "ref", "convert"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
     fprintf(stderr, "step %3d %-8s %-18s %-60s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
             n ? nn_op_name(n->op) : "-", n ? n->name : "-", p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",

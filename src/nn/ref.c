@@ -183,22 +183,35 @@ static void binary_ref(const nn_graph *g, const nn_node *nd, const float *a, con
     nn_ref_act(y, total, nd->act);
 }
 
-static void pad_ref(const nn_graph *g, const nn_node *nd, const float *x, float *y)
+void nn_pad_copy(const nn_graph *g, const nn_node *nd, const void *x, void *y, size_t es)
 {
     const nn_tensor *xt = &g->t[nd->in[0]], *yt = &g->t[nd->out];
     int r = xt->ndim;
-    int64_t total = nn_numel(yt), idx[NN_MAXDIM] = {0};
-    for (int64_t i = 0; i < total; i++) {
+    if (r == 0) {
+        memcpy(y, x, es);
+        return;
+    }
+    /* one innermost row at a time: zeros, the input row, zeros */
+    size_t ylen = (size_t)yt->shape[r - 1], xlen = (size_t)xt->shape[r - 1], lo = (size_t)nd->pads[r - 1][0];
+    int64_t rows = ylen ? nn_numel(yt) / (int64_t)ylen : 0, idx[NN_MAXDIM] = {0};
+    for (int64_t row = 0; row < rows; row++) {
+        char *yr = (char *)y + (size_t)row * ylen * es;
         int64_t off = 0;
         int inside = 1;
-        for (int k = 0; k < r; k++) {
+        for (int k = 0; k < r - 1; k++) {
             int64_t ik = idx[k] - nd->pads[k][0];
             if (ik < 0 || ik >= xt->shape[k])
                 inside = 0;
             off = off * xt->shape[k] + ik;
         }
-        y[i] = inside ? x[off] : 0.0f;
-        for (int k = r - 1; k >= 0; k--) {
+        if (!inside || !xlen) {
+            memset(yr, 0, ylen * es);
+        } else {
+            memset(yr, 0, lo * es);
+            memcpy(yr + lo * es, (const char *)x + (size_t)off * xlen * es, xlen * es);
+            memset(yr + (lo + xlen) * es, 0, (ylen - lo - xlen) * es);
+        }
+        for (int k = r - 2; k >= 0; k--) {
             if (++idx[k] < yt->shape[k])
                 break;
             idx[k] = 0;
@@ -294,7 +307,7 @@ int nn_ref_node(const nn_graph *g, const nn_node *n, const float *const *in, flo
         binary_ref(g, n, in[0], in[1], out);
         return 0;
     case NN_OP_PAD:
-        pad_ref(g, n, in[0], out);
+        nn_pad_copy(g, n, in[0], out, sizeof(float));
         return 0;
     case NN_OP_RESHAPE:
         if (out != in[0])

@@ -12,11 +12,16 @@
 #ifndef KM_NN_REF_H
 #define KM_NN_REF_H
 
+#include <stddef.h>
+
 #include "nn/graph.h"
 
 /* Run node `n` of `g`: in[k] is the data of input k (constants included),
  * out the output buffer. Returns 0 or a KM_E code. */
 int nn_ref_node(const nn_graph *g, const nn_node *n, const float *const *in, float *out);
+/* Zero-pad node `nd` for elements of es bytes (fp32 or bf16: zero is all
+ * zero bits in both), copying whole innermost rows. */
+void nn_pad_copy(const nn_graph *g, const nn_node *nd, const void *x, void *y, size_t es);
 /* Apply a fused activation in place. */
 void nn_ref_act(float *x, int64_t count, nn_act act);
 

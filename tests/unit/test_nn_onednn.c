@@ -6,7 +6,7 @@
  * buffers by liveness and hands layouts to oneDNN; each of these is a way
  * to be wrong that per-op checks and whole-model runs catch here. Also
  * checks that clones of a model run in parallel threads give the same
- * results. Whole-model cases skip when models/ is missing.
+ * results. Every small graph runs in fp32 and, where the CPU has it, bf16. Whole-model cases skip when models/ is missing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,10 +97,46 @@ static int simple(nn_graph *g, nn_opk op, int a, int b, nn_act act)
     return node(g, &n);
 }
 
-/* Run g both ways and compare every output. */
+/* Run g's plan (fp32 or bf16) on `in` and compare every output with the
+ * reference's `want`: |got - want| <= tol * (scale + |want|), scale 1 in
+ * fp32 and the output's largest magnitude in bf16 (rounding errors scale
+ * with the terms summed, not with a result that cancels to near zero). */
+static void compare_plan(const nn_graph *g, float **in, float **want, int bf16, double tol)
+{
+    nn_plan *p = NULL;
+    nn_exec *e = NULL;
+    if (nn_plan_create(&p, g, bf16, 1) != 0)
+        fail_msg("plan: %s", km_errmsg());
+    assert_int_equal(nn_exec_create(&e, p), 0);
+    float *got[NN_MAXIN];
+    for (int i = 0; i < g->nout; i++)
+        got[i] = malloc(sizeof(float) * (size_t)nn_numel(&g->t[g->out[i]]));
+    for (int rep = 0; rep < 2; rep++) { /* twice: buffers reused across runs */
+        assert_int_equal(nn_exec_run(e, (const float *const *)in, got), 0);
+        for (int i = 0; i < g->nout; i++) {
+            int64_t n = nn_numel(&g->t[g->out[i]]);
+            double scale = bf16 ? 0 : 1;
+            for (int64_t k = 0; bf16 && k < n; k++)
+                scale = fmax(scale, fabs(want[i][k]));
+            for (int64_t k = 0; k < n; k++)
+                if (fabs(got[i][k] - want[i][k]) > tol * (scale + fabs(want[i][k])))
+                    fail_msg("%s output %d[%lld]: executor %.7g ref %.7g", bf16 ? "bf16" : "fp32", i, (long long)k,
+                             got[i][k], want[i][k]);
+        }
+    }
+    nn_exec_free(e);
+    nn_plan_free(p);
+    for (int i = 0; i < g->nout; i++)
+        free(got[i]);
+}
+
+/* Run g with the reference kernels and with the executor (fp32 to tol;
+ * bf16, where the CPU has it, to 2 % of the output's range: 8-bit
+ * mantissas; a wrong index or layout errs by the order of the values)
+ * and free g. */
 static void check_graph(nn_graph *g, double tol)
 {
-    float *in[NN_MAXIN], *ref_out[NN_MAXIN], *dn_out[NN_MAXIN];
+    float *in[NN_MAXIN], *want[NN_MAXIN];
     for (int i = 0; i < g->nin; i++)
         in[i] = rand_data(nn_numel(&g->t[g->in[i]]));
     /* reference: one buffer per tensor */
@@ -115,28 +151,11 @@ static void check_graph(nn_graph *g, double tol)
         buf[n->out] = malloc(sizeof(float) * (size_t)nn_numel(&g->t[n->out]));
         assert_int_equal(nn_ref_node(g, n, ins, buf[n->out]), 0);
     }
-    nn_plan *p = NULL;
-    nn_exec *e = NULL;
-    if (nn_plan_create(&p, g, 0, 1) != 0)
-        fail_msg("plan: %s", km_errmsg());
-    assert_int_equal(nn_exec_create(&e, p), 0);
-    for (int i = 0; i < g->nout; i++) {
-        ref_out[i] = buf[g->out[i]];
-        dn_out[i] = malloc(sizeof(float) * (size_t)nn_numel(&g->t[g->out[i]]));
-    }
-    for (int rep = 0; rep < 2; rep++) { /* twice: buffers reused across runs */
-        assert_int_equal(nn_exec_run(e, (const float *const *)in, dn_out), 0);
-        for (int i = 0; i < g->nout; i++) {
-            int64_t n = nn_numel(&g->t[g->out[i]]);
-            for (int64_t k = 0; k < n; k++)
-                if (fabs(dn_out[i][k] - ref_out[i][k]) > tol * (1 + fabs(ref_out[i][k])))
-                    fail_msg("output %d[%lld]: onednn %.7g ref %.7g", i, (long long)k, dn_out[i][k], ref_out[i][k]);
-        }
-    }
-    nn_exec_free(e);
-    nn_plan_free(p);
     for (int i = 0; i < g->nout; i++)
-        free(dn_out[i]);
+        want[i] = buf[g->out[i]];
+    compare_plan(g, in, want, 0, tol);
+    if (nn_cpu_has_bf16())
+        compare_plan(g, in, want, 1, 0.02);
     for (int i = 0; i < g->nt; i++)
         free(buf[i]);
     free(buf);
@@ -152,6 +171,43 @@ static void test_convs(void **s)
         int dw = it & 1, k = (int[]){1, 3, 5}[irand(0, 2)];
         int x = input4(&g, 1, irand(k, 20), irand(k, 20), irand(1, 40));
         g.out[g.nout++] = conv(&g, x, dw, irand(1, 48), k, irand(1, 2), irand(0, 1), (nn_act)irand(0, 2));
+        check_graph(&g, 1e-4);
+    }
+}
+
+/* Depthwise (kinema's own kernel): widths that give 8-pixel interior
+ * blocks and borders, channel counts with vector tails, strides,
+ * dilations, VALID/SAME, fp32 or bf16 input, and fused residual ADD /
+ * RELU6 / LOGISTIC. */
+static void test_depthwise(void **s)
+{
+    (void)s;
+    for (int it = 0; it < 40; it++) {
+        nn_graph g;
+        memset(&g, 0, sizeof(g));
+        int k = irand(0, 1) ? 3 : 5, dil = it % 5 == 4 ? 2 : 1, stride = dil > 1 ? 1 : irand(1, 2);
+        int64_t c = (int64_t[]){1, 7, 16, 17, 40, 64, 70}[irand(0, 6)];
+        int x = input4(&g, 1, irand(k * dil, 30), irand(k * dil, 45), c);
+        if (it & 1) /* a dense convolution first: in bf16 plans it hands over bf16 */
+            x = conv(&g, x, 0, (int)c, 1, 1, 1, NN_ACT_NONE);
+        int64_t ws[4] = {1, k, k, c}, bs[1] = {c};
+        nn_node n;
+        memset(&n, 0, sizeof(n));
+        n.op = NN_OP_DWCONV2D;
+        n.nin = 3;
+        n.in[0] = x;
+        n.in[1] = const_t(&g, 4, ws);
+        n.in[2] = const_t(&g, 1, bs);
+        n.stride[0] = n.stride[1] = stride;
+        n.dil[0] = n.dil[1] = dil;
+        n.same = stride == 1 ? 1 : irand(0, 1);
+        n.act = (nn_act)irand(0, 2);
+        int y = node(&g, &n);
+        if (stride == 1 && n.same && it % 3 == 0)
+            y = simple(&g, NN_OP_ADD, y, x, NN_ACT_RELU6); /* residual, fused */
+        else if (it % 3 == 1)
+            y = simple(&g, NN_OP_SIGMOID, y, -1, NN_ACT_NONE);
+        g.out[g.nout++] = y;
         check_graph(&g, 1e-4);
     }
 }
@@ -499,7 +555,8 @@ static void test_bf16_landmarks(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_convs),          cmocka_unit_test(test_dilated),
+        cmocka_unit_test(test_convs),          cmocka_unit_test(test_depthwise),
+        cmocka_unit_test(test_dilated),
         cmocka_unit_test(test_pad_fold),       cmocka_unit_test(test_post_ops),
         cmocka_unit_test(test_pool_resize),    cmocka_unit_test(test_misc),
         cmocka_unit_test(test_model_detector), cmocka_unit_test(test_model_lite),

@@ -19,6 +19,7 @@
 
 #include "kinema/util.h"
 #include "test_common.h"
+#include "nn/bf16.h"
 #include "nn/graph.h"
 #include "nn/ref.h"
 
@@ -495,12 +496,46 @@ static void test_shape_errors(void **s)
     nn_graph_free(&g);
 }
 
+/* bf16: round to nearest-even (ties to even), NaN stays NaN, the bulk
+ * (vector) conversions equal the scalar ones for every tail length. */
+static void test_bf16(void **s)
+{
+    (void)s;
+    assert_int_equal(nn_f32_to_bf16(1.0f), 0x3f80);
+    uint32_t tie_even = 0x3f808000u, tie_odd = 0x3f818000u, above = 0x3f808001u;
+    float f;
+    memcpy(&f, &tie_even, 4);
+    assert_int_equal(nn_f32_to_bf16(f), 0x3f80); /* tie: stays even */
+    memcpy(&f, &tie_odd, 4);
+    assert_int_equal(nn_f32_to_bf16(f), 0x3f82); /* tie: up to even */
+    memcpy(&f, &above, 4);
+    assert_int_equal(nn_f32_to_bf16(f), 0x3f81);
+    assert_true(isnan(nn_bf16_to_f32(nn_f32_to_bf16(NAN))));
+    assert_true(isinf(nn_bf16_to_f32(nn_f32_to_bf16(INFINITY))));
+    assert_true(nn_bf16_to_f32(nn_f32_to_bf16(-2.5f)) == -2.5f);
+    for (size_t n = 0; n < 70; n++) {
+        float x[70], back[70];
+        uint16_t y[70];
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)((tc_urand(&rs) - 0.5) * 1e3);
+        if (n > 20)
+            x[17] = NAN, x[18] = -INFINITY, x[19] = -0.0f;
+        nn_f32_to_bf16_n(x, y, n);
+        nn_bf16_to_f32_n(y, back, n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(y[i], nn_f32_to_bf16(x[i]));
+            assert_true(isnan(x[i]) ? isnan(back[i]) : back[i] == x[i] || fabsf(back[i] - x[i]) <= fabsf(x[i]) / 256.0f);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),   cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_binary), cmocka_unit_test(test_pad_concat_d2s), cmocka_unit_test(test_resize),
         cmocka_unit_test(test_unary),  cmocka_unit_test(test_half),           cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
