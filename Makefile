@@ -16,7 +16,7 @@ CC      ?= cc
 ARCH    ?= -march=native
 OPT     ?= -O2
 BUILD   ?= build
-PKGS    := libavformat libavdevice libavcodec libswscale libavutil libturbojpeg libpng \
+PKGS    := libavformat libavcodec libswscale libavutil libturbojpeg libpng \
            jansson zlib lapacke openblas sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -6,7 +6,8 @@
  * `kinema pose` pipeline (decode + models + fusion + tracking) on
  * tests/media/vtest.avi. Prints a table; asserts nothing.
  *
- *   bench_pose [MODELS_DIR] [--frames N] [--precision fp32|bf16|auto]
+ *   bench_pose [MODELS_DIR] [--frames N] [--precision fp32|bf16|auto] [--memory]
+ * --memory: only load every model at once and print the peak RSS.
  * The oracle's timings on the same inputs: bench/pose/oracle_times.sh.
  */
 #include <pthread.h>
@@ -188,13 +189,45 @@ static double pipeline_fps(const char *models_dir, const km_pose_kind *kinds, in
     return done / t;
 }
 
+/* The issue's memory target: every model loaded at once, each with an
+ * estimator that has run once; prints the process's peak RSS (VmHWM). */
+static int memory_all_models(const char *dir, int precision, const km_image *img)
+{
+    km_pose_opts po = {precision, 0};
+    km_pose_net *net[KM_POSE_NKINDS] = {0};
+    km_pose_estimator *est[KM_POSE_NKINDS] = {0};
+    km_pose_result *r = malloc(sizeof *r);
+    int rc = !r;
+    for (int k = 0; k < KM_POSE_NKINDS && !rc; k++)
+        rc = km_pose_net_load(&net[k], (km_pose_kind)k, dir, &po) || km_pose_estimator_new(&est[k], net[k]) ||
+             km_pose_estimate(est[k], img, 0, r);
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    while (!rc && f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmHWM:", 6) == 0 || strncmp(line, "VmRSS:", 6) == 0)
+            printf("all %d pose models loaded and run once (%s): %s", KM_POSE_NKINDS,
+                   precision == 1 ? "fp32" : precision == 2 ? "bf16" : "auto", line);
+    if (f)
+        fclose(f);
+    if (rc)
+        fprintf(stderr, "bench_pose: %s\n", km_errmsg());
+    for (int k = 0; k < KM_POSE_NKINDS; k++) {
+        km_pose_estimator_free(est[k]);
+        km_pose_net_free(net[k]);
+    }
+    free(r);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "models";
-    int frames = 100, runs = 20, precision = 0;
+    int frames = 100, runs = 20, precision = 0, memory = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--frames") == 0 && i + 1 < argc)
             frames = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--memory") == 0)
+            memory = 1;
         else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
             const char *p = argv[++i];
             precision = strcmp(p, "fp32") == 0 ? 1 : strcmp(p, "bf16") == 0 ? 2 : 0;
@@ -205,6 +238,11 @@ int main(int argc, char **argv)
     if (km_image_load(IMAGE, KM_PIX_RGB24, &img)) {
         fprintf(stderr, "bench_pose: %s\n", km_errmsg());
         return 1;
+    }
+    if (memory) { /* alone in its process: the peak is this case's */
+        int rc = memory_all_models(dir, precision, img);
+        km_image_free(img);
+        return rc;
     }
     double peak = sgemm_peak_gflops();
     printf("pose models on %s, precision %s; one core fp32 sgemm peak %.1f GFLOP/s\n"

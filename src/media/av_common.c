@@ -6,6 +6,7 @@
  * library's own logging is turned off once (overridable for debugging).
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,8 +15,6 @@
 
 #include <libavutil/error.h>
 #include <libavutil/log.h>
-
-#include <libavdevice/avdevice.h>
 
 #include "media/media_priv.h"
 
@@ -40,12 +39,38 @@ static int log_level_from_env(void)
 static void av_init_once(void)
 {
     av_log_set_level(log_level_from_env());
-    avdevice_register_all(); /* V4L2 input */
 }
 
 void km__av_init(void)
 {
     pthread_once(&av_once, av_init_once);
+}
+
+/* libavdevice (V4L2 input) is opened on first use, not linked: it pulls
+ * in libavfilter and its dependencies (librsvg, flite voices, ...), 16 MB
+ * of resident pages in every kinema process that never opens a camera. */
+static pthread_once_t dev_once = PTHREAD_ONCE_INIT;
+static int dev_ok;
+
+static void devices_once(void)
+{
+    static const char *const names[] = {"libavdevice.so.59", "libavdevice.so"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !dev_ok; i++) {
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
+        void *f = h ? dlsym(h, "avdevice_register_all") : NULL;
+        if (f) {
+            void (*register_all)(void);
+            memcpy(&register_all, &f, sizeof(f)); /* object to function pointer */
+            register_all();
+            dev_ok = 1;
+        }
+    }
+}
+
+int km__av_devices(void)
+{
+    pthread_once(&dev_once, devices_once);
+    return dev_ok;
 }
 
 int km__av_code(int averr)

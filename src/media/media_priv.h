@@ -12,6 +12,8 @@
 /* Silence FFmpeg's logging once per process (AV_LOG_QUIET, or the level
  * named by $KINEMA_AV_LOG: quiet|error|warning|info|debug). */
 void km__av_init(void);
+/* Load libavdevice and register its inputs (once); 1 if available. */
+int km__av_devices(void);
 /* Map an AVERROR to a KM_E* code. */
 int km__av_code(int averr);
 /* FFmpeg's text for an AVERROR into buf (always NUL-terminated). */

@@ -166,9 +166,9 @@ static int find_device_format(const km_reader *r, const AVInputFormat **ifmt)
     *ifmt = NULL;
     if (r->kind != SRC_DEVICE)
         return KM_OK;
-    *ifmt = av_find_input_format("v4l2");
+    *ifmt = km__av_devices() ? av_find_input_format("v4l2") : NULL;
     if (!*ifmt)
-        return km_seterr(KM_EUNSUPPORTED, "%s: V4L2 input not available (built without libavdevice)",
+        return km_seterr(KM_EUNSUPPORTED, "%s: V4L2 input not available (libavdevice.so.59 missing or without v4l2)",
                          r->url);
     return KM_OK;
 }

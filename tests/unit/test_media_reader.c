@@ -14,7 +14,10 @@
 
 #include <cmocka.h>
 
+#include <libavformat/avformat.h>
+
 #include "kinema/media.h"
+#include "media/media_priv.h"
 #include "test_common.h"
 
 #define VTEST "tests/media/vtest.avi"
@@ -260,6 +263,19 @@ static void test_protocol_names_are_not_interpreted(void **state)
     km_reader_close(r);
 }
 
+/* V4L2 comes from libavdevice, opened at run time (not linked): it must
+ * load and register v4l2; a missing device is a clean error. */
+static void test_v4l2_input_available(void **state)
+{
+    (void)state;
+    assert_int_equal(km__av_devices(), 1);
+    assert_non_null(av_find_input_format("v4l2"));
+    km_reader *r = NULL;
+    int rc = km_reader_open(&r, "/dev/video-kinema-missing", NULL);
+    assert_true(rc < 0);
+    assert_null(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_unreachable_network_source_times_out),
         cmocka_unit_test(test_silent_server_times_out),
         cmocka_unit_test(test_protocol_names_are_not_interpreted),
+        cmocka_unit_test(test_v4l2_input_available),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
