@@ -5,11 +5,15 @@
  * executors: the oneDNN plan (exec.c) or, for tests, the reference
  * kernels run node by node with one buffer per tensor.
  *
- * Ownership: a loaded model owns its graph and plan; a clone borrows both
- * from its source (which must outlive it) and owns only its executor.
+ * Ownership: a loaded model holds a reference to a shared graph and plan
+ * (loading the same file with the same options again takes another
+ * reference instead of a second copy: three BlazePose variants each load
+ * the same detector); a clone borrows both from its source (which must
+ * outlive it) and owns only its executor.
  */
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +25,23 @@
 
 #define MAX_MODEL_FILE ((size_t)512 << 20)
 
+/* A loaded graph and its plan, shared by every km_model_load of the same
+ * file and options (the key). */
+typedef struct shared {
+    char *key;
+    nn_graph *g;
+    nn_plan *plan;
+    int refs;
+    struct shared *next;
+} shared;
+
+static pthread_mutex_t g_shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static shared *g_shared;
+
 struct km_model {
     nn_graph *g;
     nn_plan *plan;
-    int owner;              /* 1: owns g and plan */
+    shared *sh;             /* loaded models: their reference; clones: NULL */
     int use_reference;
     int threads;
     km_tensor_info in[NN_MAXIN], out[NN_MAXIN];
@@ -137,46 +154,142 @@ static void pin_mmap_threshold(void)
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
+/* Everything that changes what a load produces, as one string. */
+static char *share_key(const char *path, const km_model_opts *o, int bf16)
+{
+    size_t n = strlen(path) + 64;
+    for (int i = 0; o && o->outputs && i < o->noutputs; i++)
+        n += strlen(o->outputs[i] ? o->outputs[i] : "") + 1;
+    n += o && o->input_shape ? (size_t)o->input_ndim * 24 : 0;
+    char *k = malloc(n);
+    if (!k)
+        return NULL;
+    size_t at = (size_t)snprintf(k, n, "%s|%d|%d|%d|", path, bf16, o ? o->use_reference : 0,
+                                 o && o->threads > 0 ? o->threads : 1); /* primitives are made for a thread count */
+    for (int i = 0; o && o->outputs && i < o->noutputs; i++)
+        at += (size_t)snprintf(k + at, n - at, "%s\n", o->outputs[i] ? o->outputs[i] : "");
+    for (int i = 0; o && o->input_shape && i < o->input_ndim; i++)
+        at += (size_t)snprintf(k + at, n - at, "%lld,", (long long)o->input_shape[i]);
+    return k;
+}
+
+static void shared_free(shared *sh)
+{
+    if (!sh)
+        return;
+    nn_plan_free(sh->plan);
+    if (sh->g) {
+        nn_graph_free(sh->g);
+        free(sh->g);
+    }
+    free(sh->key);
+    free(sh);
+}
+
+/* Parse the file and plan it (the slow part of a load). */
+static int shared_build(shared *sh, const char *path, const km_model_opts *opts, int bf16)
+{
+    int use_ref = opts ? opts->use_reference : 0;
+    int rc = load_graph(sh->g, path, opts);
+    if (!rc && (sh->g->nin < 1 || sh->g->nout < 1))
+        rc = km_seterr(KM_EFORMAT, "%s: graph has no inputs or outputs", path);
+    if (!rc)
+        rc = check_activation_size(sh->g, path);
+    if (!rc && !use_ref) {
+        nn_set_threads(opts && opts->threads > 0 ? opts->threads : 1);
+        rc = nn_plan_create(&sh->plan, sh->g, bf16, opts && opts->threads > 0 ? opts->threads : 1);
+        /* the plan holds reordered copies of the convolution weights */
+        for (int i = 0; !rc && i < sh->g->nn; i++)
+            if (sh->g->n[i].op == NN_OP_CONV2D || sh->g->n[i].op == NN_OP_DWCONV2D)
+                nn_graph_release(sh->g, sh->g->n[i].in[1]);
+    }
+    /* loading freed the file bytes, fp16 decodes and the IR weights copies
+     * (tens of MB): give the pages back to the system (glibc) */
+    malloc_trim(0);
+    return rc;
+}
+
+/* A reference to the shared graph and plan of (path, opts): an existing
+ * one, or a new one built outside the lock (two threads loading the same
+ * file at once may both build; each then holds its own). */
+static int shared_get(shared **out, const char *path, const km_model_opts *opts, int bf16)
+{
+    *out = NULL;
+    char *key = share_key(path, opts, bf16);
+    if (!key)
+        return km_seterr(KM_ENOMEM, "out of memory");
+    pthread_mutex_lock(&g_shared_mu);
+    for (shared *s = g_shared; s; s = s->next)
+        if (strcmp(s->key, key) == 0) {
+            s->refs++;
+            *out = s;
+            break;
+        }
+    pthread_mutex_unlock(&g_shared_mu);
+    if (*out) {
+        free(key);
+        return 0;
+    }
+    shared *sh = calloc(1, sizeof(*sh));
+    if (!sh || !(sh->g = calloc(1, sizeof(nn_graph)))) {
+        free(sh);
+        free(key);
+        return km_seterr(KM_ENOMEM, "out of memory");
+    }
+    sh->key = key;
+    sh->refs = 1;
+    int rc = shared_build(sh, path, opts, bf16);
+    if (rc) {
+        shared_free(sh);
+        return rc;
+    }
+    pthread_mutex_lock(&g_shared_mu);
+    sh->next = g_shared;
+    g_shared = sh;
+    pthread_mutex_unlock(&g_shared_mu);
+    *out = sh;
+    return 0;
+}
+
+static void shared_put(shared *sh)
+{
+    pthread_mutex_lock(&g_shared_mu);
+    int last = --sh->refs == 0;
+    if (last)
+        for (shared **p = &g_shared; *p; p = &(*p)->next)
+            if (*p == sh) {
+                *p = sh->next;
+                break;
+            }
+    pthread_mutex_unlock(&g_shared_mu);
+    if (last)
+        shared_free(sh);
+}
+
 int km_model_load(km_model **out, const char *path, const km_model_opts *opts)
 {
     *out = NULL;
     pthread_once(&g_malloc_once, pin_mmap_threshold);
     if (!path)
         return km_seterr(KM_EINVAL, "km_model_load: no path");
+    if (opts && opts->precision == KM_PREC_BF16 && !nn_cpu_has_bf16())
+        return km_seterr(KM_EUNSUPPORTED, "bf16 requested but the CPU has neither AMX nor AVX512-BF16");
     km_model *m = calloc(1, sizeof(*m));
-    if (!m || !(m->g = calloc(1, sizeof(nn_graph)))) {
-        free(m);
+    if (!m)
         return km_seterr(KM_ENOMEM, "out of memory");
-    }
-    m->owner = 1;
     m->use_reference = opts ? opts->use_reference : 0;
     m->threads = opts && opts->threads > 0 ? opts->threads : 1;
-    int rc = load_graph(m->g, path, opts);
-    if (!rc && (m->g->nin < 1 || m->g->nout < 1))
-        rc = km_seterr(KM_EFORMAT, "%s: graph has no inputs or outputs", path);
-    if (!rc)
-        rc = check_activation_size(m->g, path);
-    if (!rc && opts && opts->precision == KM_PREC_BF16 && !nn_cpu_has_bf16())
-        rc = km_seterr(KM_EUNSUPPORTED, "bf16 requested but the CPU has neither AMX nor AVX512-BF16");
-    if (!rc && !m->use_reference) {
-        nn_set_threads(m->threads);
-        rc = nn_plan_create(&m->plan, m->g, resolve_bf16(opts ? opts->precision : KM_PREC_AUTO), m->threads);
-        /* the plan holds reordered copies of the convolution weights */
-        for (int i = 0; !rc && i < m->g->nn; i++)
-            if (m->g->n[i].op == NN_OP_CONV2D || m->g->n[i].op == NN_OP_DWCONV2D)
-                nn_graph_release(m->g, m->g->n[i].in[1]);
-    }
+    int rc = shared_get(&m->sh, path, opts, resolve_bf16(opts ? opts->precision : KM_PREC_AUTO));
     if (rc) {
-        km_model_free(m);
+        free(m);
         return rc;
     }
+    m->g = m->sh->g;
+    m->plan = m->sh->plan;
     for (int i = 0; i < m->g->nin; i++)
         fill_info(&m->in[i], &m->g->t[m->g->in[i]]);
     for (int i = 0; i < m->g->nout; i++)
         fill_info(&m->out[i], &m->g->t[m->g->out[i]]);
-    /* loading freed the file bytes, fp16 decodes and the IR weights copies
-     * (tens of MB): give the pages back to the system (glibc) */
-    malloc_trim(0);
     *out = m;
     return 0;
 }
@@ -188,7 +301,7 @@ int km_model_clone(km_model **out, const km_model *src)
     if (!m)
         return km_seterr(KM_ENOMEM, "out of memory");
     *m = *src;
-    m->owner = 0;
+    m->sh = NULL;
     m->exec = NULL;
     m->ref_buf = NULL;
     int rc = make_executor(m);
@@ -264,12 +377,7 @@ void km_model_free(km_model *m)
         return;
     nn_exec_free(m->exec);
     ref_free(m);
-    if (m->owner) {
-        nn_plan_free(m->plan);
-        if (m->g) {
-            nn_graph_free(m->g);
-            free(m->g);
-        }
-    }
+    if (m->sh)
+        shared_put(m->sh);
     free(m);
 }

@@ -490,6 +490,46 @@ static void test_clone_parallel(void **s)
         clone_parallel(path, KM_PREC_BF16);
 }
 
+/* Loading the same file with the same options shares one graph and plan
+ * (tensor names are borrowed from it, so the pointers are equal); other
+ * options get their own; a reference outlives the other's free. */
+static void test_shared_loads(void **s)
+{
+    (void)s;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tflite/pose_detection.tflite", models_dir());
+    struct stat st;
+    if (stat(path, &st) != 0)
+        skip();
+    static const char *const cut[1] = {"Identity_1"};
+    km_model_opts o = {.precision = KM_PREC_FP32}, oc = {.precision = KM_PREC_FP32, .outputs = cut, .noutputs = 1};
+    km_model *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(km_model_load(&a, path, &o), 0);
+    assert_int_equal(km_model_load(&b, path, &o), 0);
+    assert_int_equal(km_model_load(&c, path, &oc), 0);
+    assert_ptr_equal(km_model_input(a, 0)->name, km_model_input(b, 0)->name);
+    assert_ptr_not_equal(km_model_input(a, 0)->name, km_model_input(c, 0)->name);
+    assert_int_equal(km_model_noutputs(c), 1);
+    int64_t n = 224 * 224 * 3, no = 2254 * 12;
+    float *x = rand_data(n), *ya[2], *yb[2];
+    for (int i = 0; i < 2; i++) {
+        ya[i] = malloc(sizeof(float) * (size_t)no);
+        yb[i] = malloc(sizeof(float) * (size_t)no);
+    }
+    const float *ins[1] = {x};
+    assert_int_equal(km_model_run(a, ins, ya), 0);
+    km_model_free(a); /* b keeps the shared plan alive */
+    assert_int_equal(km_model_run(b, ins, yb), 0);
+    assert_memory_equal(ya[0], yb[0], sizeof(float) * 2254 * 12);
+    for (int i = 0; i < 2; i++) {
+        free(ya[i]);
+        free(yb[i]);
+    }
+    free(x);
+    km_model_free(b);
+    km_model_free(c);
+}
+
 /* bf16 (AMX / AVX512-BF16) against fp32 on a real image: the 33 BlazePose
  * landmarks (256-px crop units) move by at most 0.5 % of the crop. */
 static void test_bf16_landmarks(void **s)
@@ -561,7 +601,8 @@ int main(void)
         cmocka_unit_test(test_pool_resize),    cmocka_unit_test(test_misc),
         cmocka_unit_test(test_model_detector), cmocka_unit_test(test_model_lite),
         cmocka_unit_test(test_model_tfjs_detector), cmocka_unit_test(test_model_lightning),
-        cmocka_unit_test(test_clone_parallel), cmocka_unit_test(test_bf16_landmarks),
+        cmocka_unit_test(test_clone_parallel), cmocka_unit_test(test_shared_loads),
+        cmocka_unit_test(test_bf16_landmarks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
