@@ -12,4 +12,9 @@ for b in "$build"/bench/*/*; do
     echo "=== $b"
     "$b" || { echo "benchmark $b failed"; status=1; }
 done
+# the memory target needs every model in one fresh process
+if [ -x "$build/bench/pose/bench_pose" ]; then
+    echo "=== $build/bench/pose/bench_pose --memory"
+    "$build/bench/pose/bench_pose" --memory || status=1
+fi
 exit $status
