@@ -528,6 +528,8 @@ static int new_attr(dnnl_primitive_attr_t *attr, dnnl_post_ops_t po)
     return 0;
 }
 
+/* ------------------------------------------------------- convolution */
+
 /* The node after tensor `cur` in the chain headed by node `head`: its
  * single consumer (plan_fusion checked there is exactly one). */
 static int chain_next(const nn_graph *g, int head, int cur)
@@ -567,8 +569,6 @@ static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
     }
     return rc;
 }
-
-/* ------------------------------------------------------- convolution */
 
 static int prim_conv(nn_plan *p, step *s)
 {

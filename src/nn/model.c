@@ -154,21 +154,23 @@ static void pin_mmap_threshold(void)
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
-/* Everything that changes what a load produces, as one string. */
+/* Everything that changes what a load produces, as one string. The file
+ * is read once while any model of it is alive (a changed file on disk is
+ * seen after the last one is freed). */
 static char *share_key(const char *path, const km_model_opts *o, int bf16)
 {
-    size_t n = strlen(path) + 64;
+    int ndim = o && o->input_shape && o->input_ndim > 0 && o->input_ndim <= KM_NN_MAXDIM ? o->input_ndim : 0;
+    size_t n = strlen(path) + 64 + (size_t)ndim * 24;
     for (int i = 0; o && o->outputs && i < o->noutputs; i++)
         n += strlen(o->outputs[i] ? o->outputs[i] : "") + 1;
-    n += o && o->input_shape ? (size_t)o->input_ndim * 24 : 0;
     char *k = malloc(n);
     if (!k)
         return NULL;
     size_t at = (size_t)snprintf(k, n, "%s|%d|%d|%d|", path, bf16, o ? o->use_reference : 0,
                                  o && o->threads > 0 ? o->threads : 1); /* primitives are made for a thread count */
-    for (int i = 0; o && o->outputs && i < o->noutputs; i++)
+    for (int i = 0; o && o->outputs && i < o->noutputs && at < n; i++)
         at += (size_t)snprintf(k + at, n - at, "%s\n", o->outputs[i] ? o->outputs[i] : "");
-    for (int i = 0; o && o->input_shape && i < o->input_ndim; i++)
+    for (int i = 0; i < ndim && at < n; i++)
         at += (size_t)snprintf(k + at, n - at, "%lld,", (long long)o->input_shape[i]);
     return k;
 }
