@@ -9,7 +9,13 @@
  * executor, in the same run). Medians, because the machine is shared.
  *
  *   bench_nn [--models DIR] [--iters N] [--precision fp32|bf16|both] [--only MODEL]
+ *            [--oracle DIR]
  * Also: one inference on a 2-thread OpenMP team (ms/2thr), to compare.
+ * The reference: with an oracle directory (a copy of ../shared/oracle with
+ * node_modules; --oracle, $KM_ORACLE_DIR, or /tmp/oracle when present) the
+ * same run first times Google's runtimes on the same model files
+ * (bench/nn/oracle_bench.js: TFLite-WASM/XNNPACK and TF.js WASM, one
+ * thread, median of 15) and prints their ms and the ratio on every row.
  */
 #include <math.h>
 #include <pthread.h>
@@ -52,6 +58,50 @@ static const bcase CASES[] = {
     {"movenet-thunder", "tfjs/movenet-thunder.json", MOVENET_HEADS, 4, 28, 0},
     {"movenet-multipose", "tfjs/movenet-multipose.json", MULTIPOSE_HEADS, 6, 0, 0},
 };
+
+/* The oracle's median ms per model name (bench_nn's names), 0 = none. */
+typedef struct oracle_row {
+    char name[32];
+    double ms;
+} oracle_row;
+
+static oracle_row g_oracle[16];
+static int g_noracle;
+
+static void run_oracle(const char *oracle_dir, const char *models_dir)
+{
+    char probe[1200];
+    snprintf(probe, sizeof(probe), "%s/node_modules", oracle_dir);
+    struct stat st;
+    if (stat(probe, &st) != 0) {
+        printf("# no oracle at %s (copy ../shared/oracle there and npm install): oracle columns empty\n", oracle_dir);
+        return;
+    }
+    setenv("ORACLE", oracle_dir, 1);
+    setenv("MODELS", models_dir, 1);
+    FILE *f = popen("node bench/nn/oracle_bench.js 15 2>/dev/null", "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f) && g_noracle < 16) {
+        oracle_row *r = &g_oracle[g_noracle];
+        const char *ms = strstr(line, " ms");
+        const char *num = ms;
+        while (num && num > line && (num[-1] == '.' || (num[-1] >= '0' && num[-1] <= '9')))
+            num--;
+        if (ms && sscanf(line, "%31s", r->name) == 1 && (r->ms = atof(num)) > 0)
+            g_noracle++;
+    }
+    if (f)
+        pclose(f);
+    printf("# oracle (bench/nn/oracle_bench.js, %s): %d models timed\n", oracle_dir, g_noracle);
+}
+
+static double oracle_ms(const char *name)
+{
+    for (int i = 0; i < g_noracle; i++)
+        if (strcmp(g_oracle[i].name, name) == 0)
+            return g_oracle[i].ms;
+    return 0;
+}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -223,9 +273,18 @@ static void bench_case(const char *dir, const bcase *c, km_precision prec, int i
     char tgt[32] = "";
     if (target > 0)
         snprintf(tgt, sizeof(tgt), "<= %.0f %s", target, ms1 <= target ? "met" : "MISSED");
-    printf("%-20s %-5s %7.3f %8.2f %7.2f %8.2f %8.2f %8.1f %6.1f%%  %7.0f  %s%s\n", c->name,
+    double orc = oracle_ms(c->name);
+    /* (not `char ocol[32] = "       -       -"`: GCC 12.2 with
+     * -march=native broadcasts that periodic 16-byte literal over all 32
+     * bytes, dropping the terminating NUL) */
+    char ocol[32];
+    if (orc > 0)
+        snprintf(ocol, sizeof(ocol), "%8.2f %6.1fx", orc, orc / ms1);
+    else
+        snprintf(ocol, sizeof(ocol), "%8s %7s", "-", "-");
+    printf("%-20s %-5s %7.3f %8.2f %7.2f %8.2f %8.2f %8.1f %6.1f%%  %7.0f %s  %s%s\n", c->name,
            prec == KM_PREC_BF16 ? "bf16" : "fp32", gf, ms1, ms1min, ms2, ms2t, gf / ms1 * 1e3,
-           100.0 * gf / ms1 * 1e3 / peak, load_ms, tgt, a.rc || b.rc ? " (run error)" : "");
+           100.0 * gf / ms1 * 1e3 / peak, load_ms, ocol, tgt, a.rc || b.rc ? " (run error)" : "");
     io_free(&a);
     io_free(&b);
     km_model_free(m2);
@@ -236,6 +295,7 @@ int main(int argc, char **argv)
 {
     const char *dir = "models";
     const char *only = NULL; /* --only NAME: one model row */
+    const char *oracle = getenv("KM_ORACLE_DIR") && *getenv("KM_ORACLE_DIR") ? getenv("KM_ORACLE_DIR") : "/tmp/oracle";
     int iters = 30, do32 = 1, do16 = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--models") && i + 1 < argc)
@@ -244,18 +304,21 @@ int main(int argc, char **argv)
             iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--oracle") && i + 1 < argc)
+            oracle = argv[++i];
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
             do32 = strcmp(p, "bf16") != 0;
             do16 = strcmp(p, "fp32") != 0;
         } else {
-            fprintf(stderr, "usage: %s [--models DIR] [--iters N] [--precision fp32|bf16|both] [--only MODEL]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--models DIR] [--iters N] [--precision fp32|bf16|both] [--only MODEL] [--oracle DIR]\n", argv[0]);
             return 2;
         }
     }
     if (iters < 3)
         iters = 3;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    run_oracle(oracle, dir);
     int has16 = nn_cpu_has_bf16();
     nn_set_threads(1);
     double p32 = measure_peak(0, 40), p16 = has16 ? measure_peak(1, 40) : 0;
@@ -264,8 +327,8 @@ int main(int argc, char **argv)
            "# OpenMP team. Peak (1x1 conv 56x56x256->256, 1 thread, fastest of 40 runs):\n"
            "# fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s%s; %%peak is against the peak of the row's precision\n",
            iters, p32, p16, has16 ? "" : " (no AMX/AVX512-BF16)");
-    printf("%-20s %-5s %7s %8s %7s %8s %8s %8s %7s  %7s  %s\n", "model", "prec", "GFLOP", "ms/1thr", "min", "ms/2par",
-           "ms/2thr", "GFLOP/s", "%peak", "load ms", "target (1 core, median)");
+    printf("%-20s %-5s %7s %8s %7s %8s %8s %8s %7s  %7s %8s %7s  %s\n", "model", "prec", "GFLOP", "ms/1thr", "min",
+           "ms/2par", "ms/2thr", "GFLOP/s", "%peak", "load ms", "oracle", "speedup", "target (1 core, median)");
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
         if (only && strcmp(only, CASES[i].name))
             continue;
