@@ -14,9 +14,10 @@
  *      lifetimes do not overlap;
  *   4. oneDNN primitives: convolutions (depthwise = grouped, weights
  *      format_tag_any, reordered once), max/avg pooling, linear
- *      resampling (half-pixel centres); zero PADs run a row-copy kernel
- *      in either type; everything else runs the reference kernel on arena
- *      buffers.
+ *      resampling (half-pixel centres); convolutions to one output
+ *      channel run kinema's kernel (conv1out.c) and zero PADs a row-copy
+ *      kernel, both in either type; everything else runs the reference
+ *      kernel on arena buffers.
  * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
  * pass bf16 activations on; pooling, resampling and PAD keep their
  * input's type; tensors that leave for a reference kernel or the caller
@@ -27,6 +28,7 @@
 
 #include <cpuid.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +38,14 @@
 
 #include "kinema/util.h"
 #include "nn/bf16.h"
+#include "nn/conv1out.h"
 #include "nn/ref.h"
 
 #define MAX_ARGS 10
 #define MAX_POSTS 6
 #define ALIGN 64
 
-enum { ST_CONV, ST_POOL, ST_RESAMPLE, ST_PAD, ST_REF, ST_CONVERT };
+enum { ST_CONV, ST_CONV1, ST_POOL, ST_RESAMPLE, ST_PAD, ST_REF, ST_CONVERT };
 enum { ARG_TENSOR, ARG_CONST, ARG_SCRATCH };
 enum { DT_F32 = 0, DT_BF16 = 1 };
 
@@ -64,6 +67,7 @@ typedef struct step {
     int add[MAX_POSTS];     /* ST_CONV: addends of binary post-ops */
     int addidx[MAX_POSTS];  /* their post-op index */
     int rin[NN_MAXIN];      /* ST_REF: input tensors (after dtype shadows) */
+    nn_conv1 *c1;           /* ST_CONV1: kernel parameters and weights (plan-owned) */
     dnnl_primitive_t prim;
     int nargs;
     sarg args[MAX_ARGS];
@@ -73,7 +77,7 @@ struct nn_plan {
     const nn_graph *g;
     int bf16, threads;
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
-                             * resampling, 32 reference PAD */
+                             * resampling, 16 oneDNN for one-output-channel convs, 32 reference PAD */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -286,6 +290,16 @@ static const nn_tensor *tens(const nn_plan *p, int t)
     return &p->g->t[p->orig[t]];
 }
 
+/* Convolutions kinema's one-output-channel kernel takes (conv1out.h);
+ * x is the input after PAD folding. */
+static int own_conv1(const nn_plan *p, const nn_node *n, int x)
+{
+    const nn_tensor *xt = &p->g->t[x], *yt = &p->g->t[n->out];
+    return n->op == NN_OP_CONV2D && !(p->debug & 16) && xt->ndim == 4 && yt->ndim == 4 && xt->shape[0] == 1 &&
+           yt->shape[3] == 1 && n->stride[0] == 1 && n->stride[1] == 1 &&
+           nn_conv1_fits((int)xt->shape[3], n->kernel[0], n->dil[0]);
+}
+
 /* Phase 1: one step per fused chain / remaining node (no oneDNN yet). */
 static int describe(nn_plan *p, const fuse *f, const int *prod)
 {
@@ -318,12 +332,16 @@ static int describe(nn_plan *p, const fuse *f, const int *prod)
                 s->extra[3] = (int)pad->pads[2][1];
                 s->src = pad->in[0];
             }
+            int acts_only = 1;
             for (int cur = hn->out; cur != s->out;) { /* addends along the chain */
                 const nn_node *c = &g->n[f->cons[cur]];
                 if (c->op == NN_OP_ADD)
                     s->add[s->nadd++] = c->in[0] == cur ? c->in[1] : c->in[0];
+                acts_only &= c->op == NN_OP_ACT;
                 cur = c->out;
             }
+            if (acts_only && own_conv1(p, hn, s->src))
+                s->kind = ST_CONV1;
         } else if ((n->op == NN_OP_MAXPOOL || n->op == NN_OP_AVGPOOL) && n->act == NN_ACT_NONE) {
             s->kind = ST_POOL;
         } else if (n->op == NN_OP_RESIZE_BILINEAR && n->half_pixel && !n->align_corners && !(p->debug & 8)) {
@@ -392,6 +410,9 @@ static int assign_dtypes(nn_plan *p, const char *keep_f32)
         switch (s.kind) {
         case ST_CONV:
             rc = as_dtype(p, s.src, DT_BF16, &s.src);
+            p->dt[s.out] = keep_f32[s.out] ? DT_F32 : DT_BF16;
+            break;
+        case ST_CONV1: /* reads either type */
             p->dt[s.out] = keep_f32[s.out] ? DT_F32 : DT_BF16;
             break;
         case ST_POOL:
@@ -528,8 +549,6 @@ static int new_attr(dnnl_primitive_attr_t *attr, dnnl_post_ops_t po)
     return 0;
 }
 
-/* ------------------------------------------------------- convolution */
-
 /* The node after tensor `cur` in the chain headed by node `head`: its
  * single consumer (plan_fusion checked there is exactly one). */
 static int chain_next(const nn_graph *g, int head, int cur)
@@ -540,6 +559,73 @@ static int chain_next(const nn_graph *g, int head, int cur)
                 return i;
     return -1;
 }
+
+/* ------------------------------------- one-output-channel convolution */
+
+static void clamp_act(nn_act a, float *lo, float *hi)
+{
+    if (a != NN_ACT_NONE && *lo < 0.0f)
+        *lo = 0.0f;
+    if (a == NN_ACT_RELU6 && *hi > 6.0f)
+        *hi = 6.0f;
+}
+
+static void conv1_free(nn_conv1 *d)
+{
+    if (d)
+        free((void *)d->wrep);
+    free(d);
+}
+
+/* Parameters and weights replicated over a vector's lanes (the IR copy is
+ * released after planning, model.c). */
+static int prep_conv1(nn_plan *p, step *s)
+{
+    const nn_graph *g = p->g;
+    const nn_node *n = &g->n[s->node];
+    const nn_tensor *x = tens(p, s->src), *w = &g->t[n->in[1]], *y = &g->t[n->out];
+    const nn_tensor *b = n->nin > 2 && n->in[2] >= 0 ? &g->t[n->in[2]] : NULL;
+    size_t c = (size_t)x->shape[3], taps = (size_t)n->kernel[0] * (size_t)n->kernel[1];
+    nn_conv1 *d = calloc(1, sizeof(*d));
+    float *wrep = malloc(taps * 16 * sizeof(float));
+    s->c1 = d;
+    if (d)
+        d->wrep = wrep;
+    if (!d || !wrep)
+        return km_seterr(KM_ENOMEM, "out of memory (plan)");
+    for (size_t t = 0; t < taps; t++)
+        for (size_t l = 0; l < 16; l++)
+            wrep[t * 16 + l] = w->data[t * c + l % c];
+    d->h = (int)x->shape[1];
+    d->w = (int)x->shape[2];
+    d->c = (int)c;
+    d->oh = (int)y->shape[1];
+    d->ow = (int)y->shape[2];
+    d->kh = n->kernel[0];
+    d->kw = n->kernel[1];
+    d->dh = n->dil[0];
+    d->dw = n->dil[1];
+    d->pt = n->pad[0] + s->extra[0];
+    d->pl = n->pad[1] + s->extra[1];
+    d->in_bf16 = p->dt[s->src] == DT_BF16;
+    d->out_bf16 = p->dt[s->out] == DT_BF16;
+    d->bias = b ? b->data[0] : 0.0f;
+    d->lo = -INFINITY;
+    d->hi = INFINITY;
+    clamp_act(n->act, &d->lo, &d->hi);
+    for (int cur = n->out; cur != s->out;) { /* the chain is activations only */
+        int c2 = chain_next(g, s->node, cur);
+        if (c2 < 0)
+            return km_seterr(KM_EINTERNAL, "plan: broken post-op chain");
+        clamp_act(g->n[c2].act, &d->lo, &d->hi);
+        cur = g->n[c2].out;
+    }
+    if (nn_conv1_workspace(d) > p->scratch)
+        p->scratch = nn_conv1_workspace(d);
+    return 0;
+}
+
+/* ------------------------------------------------------- convolution */
 
 static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
 {
@@ -863,6 +949,8 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
         step *st = &p->steps[s];
         if (st->kind == ST_CONV)
             rc = prim_conv(p, st);
+        else if (st->kind == ST_CONV1)
+            rc = prep_conv1(p, st);
         else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
             rc = prim_pool_resample(p, st);
         else if (st->kind == ST_REF && !bf16)
@@ -890,6 +978,7 @@ void nn_plan_free(nn_plan *p)
         step *st = &p->steps[s];
         if (st->prim)
             dnnl_primitive_destroy(st->prim);
+        conv1_free(st->c1);
         for (int a = 0; a < st->nargs; a++)
             if (st->args[a].kind == ARG_CONST && st->args[a].mem)
                 dnnl_memory_destroy(st->args[a].mem);
@@ -968,6 +1057,9 @@ static int run_step(nn_exec *e, int s)
             in[k] = n->in[k] < 0 ? NULL : tensor_ptr(e, st->rin[k]);
         return nn_ref_node(p->g, n, in, tensor_ptr(e, st->out));
     }
+    case ST_CONV1:
+        nn_conv1_run(st->c1, tensor_ptr(e, st->src), tensor_ptr(e, st->out), e->scratch);
+        return 0;
     case ST_PAD:
         nn_pad_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), p->dt[st->out] == DT_BF16 ? 2 : 4);
         return 0;
@@ -993,7 +1085,7 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
 {
     const nn_plan *p = e->p;
     const step *st = &p->steps[s];
-    static const char *const kinds[] = {"conv", "pool", "resample", "pad", "ref", "convert"};
+    static const char *const kinds[] = {"conv", "conv1", "pool", "resample", "pad", "ref", "convert"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
     fprintf(stderr, "step %3d %-8s %-18s %-60s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
             n ? nn_op_name(n->op) : "-", n ? n->name : "-", p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",

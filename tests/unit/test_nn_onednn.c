@@ -212,6 +212,37 @@ static void test_depthwise(void **s)
     }
 }
 
+/* Convolutions to one output channel (kinema's conv1out kernel): input
+ * channels 1..16 dividing 16, widths below and above its 16-pixel blocks,
+ * kernels 1/3/5, dilation, SAME/VALID, fp32 or bf16 input (a dense
+ * convolution first), ReLU/ReLU6 fused. */
+static void test_one_output_channel(void **s)
+{
+    (void)s;
+    for (int it = 0; it < 30; it++) {
+        nn_graph g;
+        memset(&g, 0, sizeof(g));
+        int c = (int[]){1, 2, 4, 8, 16}[irand(0, 4)], k = (int[]){1, 3, 5}[irand(0, 2)], dil = it % 4 == 3 ? 2 : 1;
+        int x = input4(&g, 1, irand(k * dil, 24), irand(k * dil, 40), c);
+        if (it & 1)
+            x = conv(&g, x, 0, c, 1, 1, 1, NN_ACT_NONE);
+        int64_t ws[4] = {1, k, k, c}, bs[1] = {1};
+        nn_node n;
+        memset(&n, 0, sizeof(n));
+        n.op = NN_OP_CONV2D;
+        n.nin = 3;
+        n.in[0] = x;
+        n.in[1] = const_t(&g, 4, ws);
+        n.in[2] = const_t(&g, 1, bs);
+        n.stride[0] = n.stride[1] = 1;
+        n.dil[0] = n.dil[1] = dil;
+        n.same = irand(0, 1);
+        n.act = (nn_act)irand(0, 2);
+        g.out[g.nout++] = node(&g, &n);
+        check_graph(&g, 1e-4);
+    }
+}
+
 static void test_dilated(void **s)
 {
     (void)s;
@@ -283,13 +314,14 @@ static void test_pool_resize(void **s)
     for (int it = 0; it < 12; it++) {
         nn_graph g;
         memset(&g, 0, sizeof(g));
-        int x = input4(&g, 1, irand(2, 17), irand(2, 17), irand(1, 24));
+        int k = irand(1, 3); /* VALID pooling needs the input at least this big */
+        int x = input4(&g, 1, irand(k > 2 ? k : 2, 17), irand(k > 2 ? k : 2, 17), irand(1, 24));
         nn_node p;
         memset(&p, 0, sizeof(p));
         p.op = it & 1 ? NN_OP_MAXPOOL : NN_OP_AVGPOOL;
         p.nin = 1;
         p.in[0] = x;
-        p.kernel[0] = p.kernel[1] = irand(1, 3);
+        p.kernel[0] = p.kernel[1] = k;
         p.stride[0] = p.stride[1] = irand(1, 2);
         p.same = irand(0, 1);
         g.out[g.nout++] = node(&g, &p);
@@ -596,6 +628,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convs),          cmocka_unit_test(test_depthwise),
+        cmocka_unit_test(test_one_output_channel),
         cmocka_unit_test(test_dilated),
         cmocka_unit_test(test_pad_fold),       cmocka_unit_test(test_post_ops),
         cmocka_unit_test(test_pool_resize),    cmocka_unit_test(test_misc),
