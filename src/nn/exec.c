@@ -14,10 +14,10 @@
  *      lifetimes do not overlap;
  *   4. oneDNN primitives: convolutions (depthwise = grouped, weights
  *      format_tag_any, reordered once), max/avg pooling, linear
- *      resampling (half-pixel centres); convolutions to one output
- *      channel run kinema's kernel (conv1out.c) and zero PADs a row-copy
- *      kernel, both in either type; everything else runs the reference
- *      kernel on arena buffers.
+ *      resampling (half-pixel centres); stride-1 convolutions on 1-16
+ *      channels, depthwise or to one output channel, run kinema's kernels
+ *      (narrow.c) and zero PADs a row-copy kernel, both in either type;
+ *      everything else runs the reference kernel on arena buffers.
  * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
  * pass bf16 activations on; pooling, resampling and PAD keep their
  * input's type; tensors that leave for a reference kernel or the caller
@@ -38,14 +38,14 @@
 
 #include "kinema/util.h"
 #include "nn/bf16.h"
-#include "nn/conv1out.h"
+#include "nn/narrow.h"
 #include "nn/ref.h"
 
 #define MAX_ARGS 10
 #define MAX_POSTS 6
 #define ALIGN 64
 
-enum { ST_CONV, ST_CONV1, ST_POOL, ST_RESAMPLE, ST_PAD, ST_REF, ST_CONVERT };
+enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_PAD, ST_REF, ST_CONVERT };
 enum { ARG_TENSOR, ARG_CONST, ARG_SCRATCH };
 enum { DT_F32 = 0, DT_BF16 = 1 };
 
@@ -67,7 +67,7 @@ typedef struct step {
     int add[MAX_POSTS];     /* ST_CONV: addends of binary post-ops */
     int addidx[MAX_POSTS];  /* their post-op index */
     int rin[NN_MAXIN];      /* ST_REF: input tensors (after dtype shadows) */
-    nn_conv1 *c1;           /* ST_CONV1: kernel parameters and weights (plan-owned) */
+    nn_narrow *nw;          /* ST_NARROW: kernel parameters and weights (plan-owned) */
     dnnl_primitive_t prim;
     int nargs;
     sarg args[MAX_ARGS];
@@ -77,7 +77,7 @@ struct nn_plan {
     const nn_graph *g;
     int bf16, threads;
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
-                             * resampling, 16 oneDNN for one-output-channel convs, 32 reference PAD */
+                             * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -290,14 +290,14 @@ static const nn_tensor *tens(const nn_plan *p, int t)
     return &p->g->t[p->orig[t]];
 }
 
-/* Convolutions kinema's one-output-channel kernel takes (conv1out.h);
- * x is the input after PAD folding. */
-static int own_conv1(const nn_plan *p, const nn_node *n, int x)
+/* Convolutions kinema's narrow kernels take (narrow.h): depthwise, or
+ * to one output channel; x is the input after PAD folding. */
+static int own_narrow(const nn_plan *p, const nn_node *n, int x)
 {
     const nn_tensor *xt = &p->g->t[x], *yt = &p->g->t[n->out];
-    return n->op == NN_OP_CONV2D && !(p->debug & 16) && xt->ndim == 4 && yt->ndim == 4 && xt->shape[0] == 1 &&
-           yt->shape[3] == 1 && n->stride[0] == 1 && n->stride[1] == 1 &&
-           nn_conv1_fits((int)xt->shape[3], n->kernel[0], n->dil[0]);
+    int shape_ok = n->op == NN_OP_DWCONV2D ? yt->shape[3] == xt->shape[3] : n->op == NN_OP_CONV2D && yt->shape[3] == 1;
+    return shape_ok && !(p->debug & 16) && xt->ndim == 4 && yt->ndim == 4 && xt->shape[0] == 1 && n->stride[0] == 1 &&
+           n->stride[1] == 1 && nn_narrow_fits((int)xt->shape[3], n->kernel[0], n->dil[0]);
 }
 
 /* Phase 1: one step per fused chain / remaining node (no oneDNN yet). */
@@ -340,8 +340,8 @@ static int describe(nn_plan *p, const fuse *f, const int *prod)
                 acts_only &= c->op == NN_OP_ACT;
                 cur = c->out;
             }
-            if (acts_only && own_conv1(p, hn, s->src))
-                s->kind = ST_CONV1;
+            if (acts_only && own_narrow(p, hn, s->src))
+                s->kind = ST_NARROW;
         } else if ((n->op == NN_OP_MAXPOOL || n->op == NN_OP_AVGPOOL) && n->act == NN_ACT_NONE) {
             s->kind = ST_POOL;
         } else if (n->op == NN_OP_RESIZE_BILINEAR && n->half_pixel && !n->align_corners && !(p->debug & 8)) {
@@ -412,7 +412,7 @@ static int assign_dtypes(nn_plan *p, const char *keep_f32)
             rc = as_dtype(p, s.src, DT_BF16, &s.src);
             p->dt[s.out] = keep_f32[s.out] ? DT_F32 : DT_BF16;
             break;
-        case ST_CONV1: /* reads either type */
+        case ST_NARROW: /* reads either type */
             p->dt[s.out] = keep_f32[s.out] ? DT_F32 : DT_BF16;
             break;
         case ST_POOL:
@@ -560,7 +560,7 @@ static int chain_next(const nn_graph *g, int head, int cur)
     return -1;
 }
 
-/* ------------------------------------- one-output-channel convolution */
+/* ------------------------------------------------ narrow convolutions */
 
 static void clamp_act(nn_act a, float *lo, float *hi)
 {
@@ -570,32 +570,41 @@ static void clamp_act(nn_act a, float *lo, float *hi)
         *hi = 6.0f;
 }
 
-static void conv1_free(nn_conv1 *d)
+static void narrow_free(nn_narrow *d)
 {
-    if (d)
+    if (d) {
         free((void *)d->wrep);
+        free((void *)d->brep);
+    }
     free(d);
 }
 
-/* Parameters and weights replicated over a vector's lanes (the IR copy is
- * released after planning, model.c). */
-static int prep_conv1(nn_plan *p, step *s)
+/* Parameters, weights and bias replicated over a vector's lanes (the IR
+ * copy is released after planning, model.c). Depthwise weights are
+ * [1][KH][KW][C] and one-output weights [1][KH][KW][C]: the same layout. */
+static int prep_narrow(nn_plan *p, step *s)
 {
     const nn_graph *g = p->g;
     const nn_node *n = &g->n[s->node];
     const nn_tensor *x = tens(p, s->src), *w = &g->t[n->in[1]], *y = &g->t[n->out];
     const nn_tensor *b = n->nin > 2 && n->in[2] >= 0 ? &g->t[n->in[2]] : NULL;
     size_t c = (size_t)x->shape[3], taps = (size_t)n->kernel[0] * (size_t)n->kernel[1];
-    nn_conv1 *d = calloc(1, sizeof(*d));
-    float *wrep = malloc(taps * 16 * sizeof(float));
-    s->c1 = d;
-    if (d)
+    int dw = n->op == NN_OP_DWCONV2D;
+    nn_narrow *d = calloc(1, sizeof(*d));
+    float *wrep = malloc(taps * 16 * sizeof(float)), *brep = calloc(16, sizeof(float));
+    s->nw = d;
+    if (d) {
         d->wrep = wrep;
-    if (!d || !wrep)
+        d->brep = brep;
+    }
+    if (!d || !wrep || !brep)
         return km_seterr(KM_ENOMEM, "out of memory (plan)");
     for (size_t t = 0; t < taps; t++)
         for (size_t l = 0; l < 16; l++)
             wrep[t * 16 + l] = w->data[t * c + l % c];
+    for (size_t l = 0; b && l < 16; l++)
+        brep[l] = b->data[dw ? l % c : 0];
+    d->kind = dw ? NN_NARROW_DEPTHWISE : NN_NARROW_ONE_OUT;
     d->h = (int)x->shape[1];
     d->w = (int)x->shape[2];
     d->c = (int)c;
@@ -609,7 +618,6 @@ static int prep_conv1(nn_plan *p, step *s)
     d->pl = n->pad[1] + s->extra[1];
     d->in_bf16 = p->dt[s->src] == DT_BF16;
     d->out_bf16 = p->dt[s->out] == DT_BF16;
-    d->bias = b ? b->data[0] : 0.0f;
     d->lo = -INFINITY;
     d->hi = INFINITY;
     clamp_act(n->act, &d->lo, &d->hi);
@@ -620,8 +628,8 @@ static int prep_conv1(nn_plan *p, step *s)
         clamp_act(g->n[c2].act, &d->lo, &d->hi);
         cur = g->n[c2].out;
     }
-    if (nn_conv1_workspace(d) > p->scratch)
-        p->scratch = nn_conv1_workspace(d);
+    if (nn_narrow_workspace(d) > p->scratch)
+        p->scratch = nn_narrow_workspace(d);
     return 0;
 }
 
@@ -949,8 +957,8 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
         step *st = &p->steps[s];
         if (st->kind == ST_CONV)
             rc = prim_conv(p, st);
-        else if (st->kind == ST_CONV1)
-            rc = prep_conv1(p, st);
+        else if (st->kind == ST_NARROW)
+            rc = prep_narrow(p, st);
         else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
             rc = prim_pool_resample(p, st);
         else if (st->kind == ST_REF && !bf16)
@@ -978,7 +986,7 @@ void nn_plan_free(nn_plan *p)
         step *st = &p->steps[s];
         if (st->prim)
             dnnl_primitive_destroy(st->prim);
-        conv1_free(st->c1);
+        narrow_free(st->nw);
         for (int a = 0; a < st->nargs; a++)
             if (st->args[a].kind == ARG_CONST && st->args[a].mem)
                 dnnl_memory_destroy(st->args[a].mem);
@@ -1057,8 +1065,8 @@ static int run_step(nn_exec *e, int s)
             in[k] = n->in[k] < 0 ? NULL : tensor_ptr(e, st->rin[k]);
         return nn_ref_node(p->g, n, in, tensor_ptr(e, st->out));
     }
-    case ST_CONV1:
-        nn_conv1_run(st->c1, tensor_ptr(e, st->src), tensor_ptr(e, st->out), e->scratch);
+    case ST_NARROW:
+        nn_narrow_run(st->nw, tensor_ptr(e, st->src), tensor_ptr(e, st->out), e->scratch);
         return 0;
     case ST_PAD:
         nn_pad_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), p->dt[st->out] == DT_BF16 ? 2 : 4);
@@ -1085,7 +1093,7 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
 {
     const nn_plan *p = e->p;
     const step *st = &p->steps[s];
-    static const char *const kinds[] = {"conv", "conv1", "pool", "resample", "pad", "ref", "convert"};
+    static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "pad", "ref", "convert"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
     fprintf(stderr, "step %3d %-8s %-18s %-60s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
             n ? nn_op_name(n->op) : "-", n ? n->name : "-", p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",
