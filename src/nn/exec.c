@@ -95,6 +95,8 @@ struct nn_exec {
     dnnl_stream_t stream;
     dnnl_memory_t *mems;    /* per step, per arg (NULL for ARG_CONST) */
     dnnl_exec_arg_t *eargs; /* per step, MAX_ARGS */
+    unsigned char *in_arg;  /* per step, per arg: 1 + graph input it reads, 0 */
+    const float *cur_in[NN_MAXIN]; /* this run's inputs, read in place */
     int prof;               /* KM_NN_PROFILE=1 */
 };
 
@@ -785,6 +787,17 @@ static int root_of(const nn_plan *p, int t)
     return t;
 }
 
+/* Index of the graph input whose storage t is (itself or a RESHAPE of
+ * it), -1 if none. Inputs are read in place from the caller's buffers. */
+static int input_of(const nn_plan *p, int t)
+{
+    int r = root_of(p, t);
+    for (int i = 0; i < p->g->nin; i++)
+        if (root_of(p, p->g->in[i]) == r)
+            return i;
+    return -1;
+}
+
 typedef struct live {
     int root;
     int first, last;
@@ -855,14 +868,14 @@ static int plan_memory(nn_plan *p)
     qsort(lv, (size_t)nt, sizeof(live), cmp_size);
     size_t total = 0;
     for (int i = 0; i < nt; i++) {
-        if (lv[i].first == -2 || tens(p, lv[i].root)->data)
+        if (lv[i].first == -2 || tens(p, lv[i].root)->data || input_of(p, lv[i].root) >= 0)
             continue;
         size_t off = 0;
         int moved = 1;
         while (moved) { /* lowest offset clear of every overlapping placed root */
             moved = 0;
             for (int j = 0; j < i; j++) {
-                if (lv[j].first == -2 || tens(p, lv[j].root)->data)
+                if (lv[j].first == -2 || tens(p, lv[j].root)->data || input_of(p, lv[j].root) >= 0)
                     continue;
                 if (lv[j].first > lv[i].last || lv[i].first > lv[j].last)
                     continue;
@@ -1007,6 +1020,9 @@ static void *tensor_ptr(const nn_exec *e, int t)
     const nn_plan *p = e->p;
     if (t < p->g->nt && p->g->t[t].data)
         return p->g->t[t].data;
+    int in = input_of(p, t);
+    if (in >= 0) /* only ever read; NULL until the first run */
+        return (void *)e->cur_in[in];
     return e->arena + p->off[root_of(p, t)];
 }
 
@@ -1023,8 +1039,9 @@ int nn_exec_create(nn_exec **out, const nn_plan *p)
     e->scratch = p->scratch ? aligned_alloc(ALIGN, (p->scratch + ALIGN - 1) / ALIGN * ALIGN) : NULL;
     e->mems = calloc(ns * MAX_ARGS, sizeof(dnnl_memory_t));
     e->eargs = calloc(ns * MAX_ARGS, sizeof(dnnl_exec_arg_t));
+    e->in_arg = calloc(ns * MAX_ARGS, 1);
     int rc = 0;
-    if (!e->arena || (p->scratch && !e->scratch) || !e->mems || !e->eargs)
+    if (!e->arena || (p->scratch && !e->scratch) || !e->mems || !e->eargs || !e->in_arg)
         rc = km_seterr(KM_ENOMEM, "out of memory (arena of %zu bytes)", p->arena);
     if (!rc && dnnl_stream_create(&e->stream, g_engine, dnnl_stream_default_flags) != dnnl_success)
         rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create stream");
@@ -1037,6 +1054,8 @@ int nn_exec_create(nn_exec **out, const nn_plan *p)
             dnnl_memory_t m = sa->mem;
             if (sa->kind != ARG_CONST) {
                 void *h = sa->kind == ARG_SCRATCH ? (void *)e->scratch : tensor_ptr(e, sa->tensor);
+                if (sa->kind == ARG_TENSOR)
+                    e->in_arg[(size_t)s * MAX_ARGS + a] = (unsigned char)(input_of(p, sa->tensor) + 1);
                 if (dnnl_memory_create(&m, &sa->md, g_engine, h) != dnnl_success)
                     rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create memory");
                 e->mems[(size_t)s * MAX_ARGS + a] = m;
@@ -1106,7 +1125,10 @@ int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs)
     const nn_graph *g = p->g;
     int prof = e->prof;
     for (int i = 0; i < g->nin; i++)
-        memcpy(tensor_ptr(e, g->in[i]), inputs[i], (size_t)nn_numel(&g->t[g->in[i]]) * sizeof(float));
+        e->cur_in[i] = inputs[i];
+    for (size_t k = 0; k < (size_t)p->nsteps * MAX_ARGS; k++)
+        if (e->in_arg[k] && dnnl_memory_set_data_handle(e->mems[k], (void *)inputs[e->in_arg[k] - 1]) != dnnl_success)
+            return km_seterr(KM_EINTERNAL, "oneDNN: cannot bind input %d", e->in_arg[k] - 1);
     for (int s = 0; s < p->nsteps; s++) {
         uint64_t t0 = prof ? km_now_ns() : 0;
         int rc = run_step(e, s);
@@ -1137,6 +1159,7 @@ void nn_exec_free(nn_exec *e)
         dnnl_stream_destroy(e->stream);
     free(e->mems);
     free(e->eargs);
+    free(e->in_arg);
     free(e->arena);
     free(e->scratch);
     free(e);
