@@ -11,7 +11,6 @@
  */
 #include "nn/narrow.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -59,9 +58,8 @@ static void fill_row(const nn_narrow *d, const void *x, int iy, float *dst)
     memset(dst + left + n, 0, (len - left - n) * sizeof(float));
 }
 
-static float finish(const nn_narrow *d, float v)
+static float clampf(const nn_narrow *d, float v)
 {
-    v += d->brep[0];
     return v < d->lo ? d->lo : v > d->hi ? d->hi : v;
 }
 
@@ -149,7 +147,7 @@ static void one_out_row(const nn_narrow *d, const float *const *rows, int ky0, i
                 for (int ch = 0; ch < c; ch++)
                     v += rows[ky][(size_t)(ox + kx * d->dw) * (size_t)c + (size_t)ch] *
                          d->wrep[(size_t)(ky * d->kw + kx) * 16 + (size_t)ch];
-        store(d, y, at + (size_t)ox, finish(d, v));
+        store(d, y, at + (size_t)ox, clampf(d, v + d->brep[0]));
     }
 }
 
@@ -215,7 +213,7 @@ static void dw_row(const nn_narrow *d, const float *const *rows, int ky0, int ky
             for (int kx = 0; kx < d->kw; kx++)
                 v += rows[ky][f + (size_t)kx * (size_t)d->dw * (size_t)d->c] *
                      d->wrep[(size_t)(ky * d->kw + kx) * 16 + f % (size_t)d->c];
-        store(d, y, at + f, v < d->lo ? d->lo : v > d->hi ? d->hi : v);
+        store(d, y, at + f, clampf(d, v));
     }
 }
 
