@@ -292,14 +292,20 @@ static const nn_tensor *tens(const nn_plan *p, int t)
     return &p->g->t[p->orig[t]];
 }
 
-/* Convolutions kinema's narrow kernels take (narrow.h): depthwise, or
- * to one output channel; x is the input after PAD folding. */
+/* Convolutions kinema's narrow kernels take (narrow.h): depthwise, to one
+ * output channel, or 1x1 to a few; x is the input after PAD folding. */
 static int own_narrow(const nn_plan *p, const nn_node *n, int x)
 {
     const nn_tensor *xt = &p->g->t[x], *yt = &p->g->t[n->out];
-    int shape_ok = n->op == NN_OP_DWCONV2D ? yt->shape[3] == xt->shape[3] : n->op == NN_OP_CONV2D && yt->shape[3] == 1;
-    return shape_ok && !(p->debug & 16) && xt->ndim == 4 && yt->ndim == 4 && xt->shape[0] == 1 && n->stride[0] == 1 &&
-           n->stride[1] == 1 && nn_narrow_fits((int)xt->shape[3], n->kernel[0], n->dil[0]);
+    if (p->debug & 16 || xt->ndim != 4 || yt->ndim != 4 || xt->shape[0] != 1 || n->stride[0] != 1 ||
+        n->stride[1] != 1 || xt->shape[3] > 16 || yt->shape[3] > 16)
+        return 0;
+    int dw = n->op == NN_OP_DWCONV2D;
+    if (!dw && n->op != NN_OP_CONV2D)
+        return 0;
+    if (dw && yt->shape[3] != xt->shape[3])
+        return 0;
+    return nn_narrow_fits((int)xt->shape[3], dw ? 0 : (int)yt->shape[3], n->kernel[0], n->kernel[1], n->dil[0]);
 }
 
 /* Phase 1: one step per fused chain / remaining node (no oneDNN yet). */
@@ -334,15 +340,15 @@ static int describe(nn_plan *p, const fuse *f, const int *prod)
                 s->extra[3] = (int)pad->pads[2][1];
                 s->src = pad->in[0];
             }
-            int acts_only = 1;
+            int sigmoid = 0;
             for (int cur = hn->out; cur != s->out;) { /* addends along the chain */
                 const nn_node *c = &g->n[f->cons[cur]];
                 if (c->op == NN_OP_ADD)
                     s->add[s->nadd++] = c->in[0] == cur ? c->in[1] : c->in[0];
-                acts_only &= c->op == NN_OP_ACT;
+                sigmoid |= c->op == NN_OP_SIGMOID;
                 cur = c->out;
             }
-            if (acts_only && own_narrow(p, hn, s->src))
+            if (!sigmoid && s->nadd <= 1 && own_narrow(p, hn, s->src)) /* clamps around at most one add */
                 s->kind = ST_NARROW;
         } else if ((n->op == NN_OP_MAXPOOL || n->op == NN_OP_AVGPOOL) && n->act == NN_ACT_NONE) {
             s->kind = ST_POOL;
@@ -583,7 +589,8 @@ static void narrow_free(nn_narrow *d)
 
 /* Parameters, weights and bias replicated over a vector's lanes (the IR
  * copy is released after planning, model.c). Depthwise weights are
- * [1][KH][KW][C] and one-output weights [1][KH][KW][C]: the same layout. */
+ * [1][KH][KW][C] and one-output weights [1][KH][KW][C]: the same layout;
+ * pointwise weights are [CO][1][1][C]. */
 static int prep_narrow(nn_plan *p, step *s)
 {
     const nn_graph *g = p->g;
@@ -591,9 +598,10 @@ static int prep_narrow(nn_plan *p, step *s)
     const nn_tensor *x = tens(p, s->src), *w = &g->t[n->in[1]], *y = &g->t[n->out];
     const nn_tensor *b = n->nin > 2 && n->in[2] >= 0 ? &g->t[n->in[2]] : NULL;
     size_t c = (size_t)x->shape[3], taps = (size_t)n->kernel[0] * (size_t)n->kernel[1];
-    int dw = n->op == NN_OP_DWCONV2D;
+    size_t co = (size_t)y->shape[3];
+    int dw = n->op == NN_OP_DWCONV2D, pw = !dw && co > 1;
     nn_narrow *d = calloc(1, sizeof(*d));
-    float *wrep = malloc(taps * 16 * sizeof(float)), *brep = calloc(16, sizeof(float));
+    float *wrep = malloc((pw ? c : taps) * 16 * sizeof(float)), *brep = calloc(16, sizeof(float));
     s->nw = d;
     if (d) {
         d->wrep = wrep;
@@ -601,12 +609,16 @@ static int prep_narrow(nn_plan *p, step *s)
     }
     if (!d || !wrep || !brep)
         return km_seterr(KM_ENOMEM, "out of memory (plan)");
-    for (size_t t = 0; t < taps; t++)
+    for (size_t t = 0; !pw && t < taps; t++)
         for (size_t l = 0; l < 16; l++)
             wrep[t * 16 + l] = w->data[t * c + l % c];
+    for (size_t ci = 0; pw && ci < c; ci++)
+        for (size_t l = 0; l < 16; l++)
+            wrep[ci * 16 + l] = w->data[(l % co) * c + ci];
     for (size_t l = 0; b && l < 16; l++)
-        brep[l] = b->data[dw ? l % c : 0];
-    d->kind = dw ? NN_NARROW_DEPTHWISE : NN_NARROW_ONE_OUT;
+        brep[l] = b->data[l % co];
+    d->kind = dw ? NN_NARROW_DEPTHWISE : pw ? NN_NARROW_POINTWISE : NN_NARROW_ONE_OUT;
+    d->co = (int)co;
     d->h = (int)x->shape[1];
     d->w = (int)x->shape[2];
     d->c = (int)c;
@@ -620,14 +632,17 @@ static int prep_narrow(nn_plan *p, step *s)
     d->pl = n->pad[1] + s->extra[1];
     d->in_bf16 = p->dt[s->src] == DT_BF16;
     d->out_bf16 = p->dt[s->out] == DT_BF16;
-    d->lo = -INFINITY;
-    d->hi = INFINITY;
+    d->lo = d->lo2 = -INFINITY;
+    d->hi = d->hi2 = INFINITY;
+    d->add_bf16 = s->nadd && p->dt[s->add[0]] == DT_BF16;
     clamp_act(n->act, &d->lo, &d->hi);
-    for (int cur = n->out; cur != s->out;) { /* the chain is activations only */
+    int added = 0;
+    for (int cur = n->out; cur != s->out;) { /* activations, at most one ADD (describe) */
         int c2 = chain_next(g, s->node, cur);
         if (c2 < 0)
             return km_seterr(KM_EINTERNAL, "plan: broken post-op chain");
-        clamp_act(g->n[c2].act, &d->lo, &d->hi);
+        added |= g->n[c2].op == NN_OP_ADD;
+        clamp_act(g->n[c2].act, added ? &d->lo2 : &d->lo, added ? &d->hi2 : &d->hi);
         cur = g->n[c2].out;
     }
     if (nn_narrow_workspace(d) > p->scratch)
@@ -1085,7 +1100,8 @@ static int run_step(nn_exec *e, int s)
         return nn_ref_node(p->g, n, in, tensor_ptr(e, st->out));
     }
     case ST_NARROW:
-        nn_narrow_run(st->nw, tensor_ptr(e, st->src), tensor_ptr(e, st->out), e->scratch);
+        nn_narrow_run(st->nw, tensor_ptr(e, st->src), st->nadd ? tensor_ptr(e, st->add[0]) : NULL,
+                      tensor_ptr(e, st->out), e->scratch);
         return 0;
     case ST_PAD:
         nn_pad_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), p->dt[st->out] == DT_BF16 ? 2 : 4);

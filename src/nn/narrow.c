@@ -21,6 +21,10 @@
 #define HAVE_AVX512 1
 #endif
 
+/* Zeroed floats after each ring row: a row's last vector (two for
+ * pointwise) may run past its padding. */
+#define SLACK 32
+
 static int span_rows(const nn_narrow *d)
 {
     return (d->kh - 1) * d->dh + 1;
@@ -32,24 +36,31 @@ static int padded_w(const nn_narrow *d)
     return need > d->pl + d->w ? need : d->pl + d->w;
 }
 
-int nn_narrow_fits(int c, int kh, int dh)
+static int divides16(int n)
 {
-    return (c == 1 || c == 2 || c == 4 || c == 8 || c == 16) && kh >= 1 && dh >= 1 &&
-           (kh - 1) * dh + 1 <= NN_NARROW_MAX_SPAN;
+    return n == 1 || n == 2 || n == 4 || n == 8 || n == 16;
+}
+
+int nn_narrow_fits(int c, int co, int kh, int kw, int dh)
+{
+    if (!divides16(c) || kh < 1 || kw < 1 || dh < 1 || (kh - 1) * dh + 1 > NN_NARROW_MAX_SPAN)
+        return 0;
+    if (co <= 1) /* depthwise, or one output channel */
+        return 1;
+    /* pointwise: an output vector's pixels read at most 32 input floats */
+    return kh == 1 && kw == 1 && divides16(co) && 16 / co * c <= 32;
 }
 
 size_t nn_narrow_workspace(const nn_narrow *d)
 {
-    /* each ring row has 16 floats of slack: a row's last vector may run
-     * past the padding */
-    return (size_t)span_rows(d) * ((size_t)padded_w(d) * (size_t)d->c + 16) * sizeof(float);
+    return (size_t)span_rows(d) * ((size_t)padded_w(d) * (size_t)d->c + SLACK) * sizeof(float);
 }
 
 /* Input row iy into ring slot dst: zeros, the row as fp32, zeros. */
 static void fill_row(const nn_narrow *d, const void *x, int iy, float *dst)
 {
     size_t c = (size_t)d->c, left = (size_t)d->pl * c, n = (size_t)d->w * c;
-    size_t len = (size_t)padded_w(d) * c + 16;
+    size_t len = (size_t)padded_w(d) * c + SLACK;
     memset(dst, 0, left * sizeof(float));
     if (d->in_bf16)
         nn_bf16_to_f32_n((const uint16_t *)x + (size_t)iy * n, dst + left, n);
@@ -58,18 +69,63 @@ static void fill_row(const nn_narrow *d, const void *x, int iy, float *dst)
     memset(dst + left + n, 0, (len - left - n) * sizeof(float));
 }
 
-static float clampf(const nn_narrow *d, float v)
+static float clampf(float v, float lo, float hi)
 {
-    return v < d->lo ? d->lo : v > d->hi ? d->hi : v;
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
-static void store(const nn_narrow *d, void *y, size_t i, float v)
+/* Post-op chain of one output value (flat index i) and its store:
+ * clamp, then optionally + addend[i] and the second clamp. */
+static void emit1(const nn_narrow *d, void *y, const void *add, size_t i, float v)
 {
+    v = clampf(v, d->lo, d->hi);
+    if (add) {
+        v += d->add_bf16 ? nn_bf16_to_f32(((const uint16_t *)add)[i]) : ((const float *)add)[i];
+        v = clampf(v, d->lo2, d->hi2);
+    }
     if (d->out_bf16)
         ((uint16_t *)y)[i] = nn_f32_to_bf16(v);
     else
         ((float *)y)[i] = v;
 }
+
+#ifdef HAVE_AVX512
+static inline __attribute__((always_inline)) __m512 clamp16(__m512 v, float lo, float hi)
+{
+    return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+}
+
+/* emit1 for 16 values from flat index i, lanes under mask m. */
+static inline __attribute__((always_inline)) void emit16(const nn_narrow *d, void *y, const void *add, size_t i,
+                                                         __m512 v, __mmask16 m)
+{
+    v = clamp16(v, d->lo, d->hi);
+    if (add) {
+        __m512 a;
+        if (d->add_bf16) {
+            __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)add + i);
+            a = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        } else {
+            a = _mm512_maskz_loadu_ps(m, (const float *)add + i);
+        }
+        v = clamp16(_mm512_add_ps(v, a), d->lo2, d->hi2);
+    }
+    if (d->out_bf16) {
+        float f[16];
+        uint16_t h[16];
+        _mm512_storeu_ps(f, v);
+        nn_f32_to_bf16_n(f, h, 16);
+        _mm256_mask_storeu_epi16((uint16_t *)y + i, m, _mm256_loadu_si256((const __m256i *)h));
+    } else {
+        _mm512_mask_storeu_ps((float *)y + i, m, v);
+    }
+}
+
+static inline __mmask16 tail_mask(size_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+}
+#endif
 
 #ifdef HAVE_AVX512
 /* Lane i of the result is lanes 2i + 2i+1 of the concatenation (a, b):
@@ -85,7 +141,8 @@ static inline __m512 pair_sums(__m512 a, __m512 b)
 /* 16 output pixels from ox: C vectors of taps (C independent FMA chains,
  * C a constant where inlined), reduced, clamped, stored. */
 static inline __attribute__((always_inline)) void out_16c(const nn_narrow *d, const float *const *rows, int ky0,
-                                                          int ky1, int ox, void *y, size_t at, const int c)
+                                                          int ky1, int ox, void *y, const void *add, size_t at,
+                                                          const int c)
 {
     __m512 acc[16];
 #pragma GCC unroll 16
@@ -106,39 +163,31 @@ static inline __attribute__((always_inline)) void out_16c(const nn_narrow *d, co
 #pragma GCC unroll 8
         for (int i = 0; i < n / 2; i++)
             acc[i] = pair_sums(acc[2 * i], acc[2 * i + 1]);
-    __m512 r = _mm512_add_ps(acc[0], _mm512_loadu_ps(d->brep));
-    r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(d->lo)), _mm512_set1_ps(d->hi));
-    if (d->out_bf16) {
-        uint16_t h[16];
-        float f[16];
-        _mm512_storeu_ps(f, r);
-        nn_f32_to_bf16_n(f, h, 16);
-        memcpy((uint16_t *)y + at + (size_t)ox, h, sizeof(h));
-    } else {
-        _mm512_storeu_ps((float *)y + at + (size_t)ox, r);
-    }
+    emit16(d, y, add, at + (size_t)ox, _mm512_add_ps(acc[0], _mm512_loadu_ps(d->brep)), 0xffff);
 }
 
-static void out_16(const nn_narrow *d, const float *const *rows, int ky0, int ky1, int ox, void *y, size_t at)
+static void out_16(const nn_narrow *d, const float *const *rows, int ky0, int ky1, int ox, void *y, const void *add,
+                   size_t at)
 {
     switch (d->c) {
-    case 1: out_16c(d, rows, ky0, ky1, ox, y, at, 1); break;
-    case 2: out_16c(d, rows, ky0, ky1, ox, y, at, 2); break;
-    case 4: out_16c(d, rows, ky0, ky1, ox, y, at, 4); break;
-    case 8: out_16c(d, rows, ky0, ky1, ox, y, at, 8); break;
-    default: out_16c(d, rows, ky0, ky1, ox, y, at, 16); break;
+    case 1: out_16c(d, rows, ky0, ky1, ox, y, add, at, 1); break;
+    case 2: out_16c(d, rows, ky0, ky1, ox, y, add, at, 2); break;
+    case 4: out_16c(d, rows, ky0, ky1, ox, y, add, at, 4); break;
+    case 8: out_16c(d, rows, ky0, ky1, ox, y, add, at, 8); break;
+    default: out_16c(d, rows, ky0, ky1, ox, y, add, at, 16); break;
     }
 }
 #endif
 
 /* One output row of the one-output-channel kind from the ring rows of
  * taps ky0..ky1 (rows[ky]). */
-static void one_out_row(const nn_narrow *d, const float *const *rows, int ky0, int ky1, void *y, size_t at)
+static void one_out_row(const nn_narrow *d, const float *const *rows, int ky0, int ky1, void *y, const void *add,
+                        size_t at)
 {
     int c = d->c, ox = 0;
 #ifdef HAVE_AVX512
     for (; ox + 16 <= d->ow; ox += 16)
-        out_16(d, rows, ky0, ky1, ox, y, at);
+        out_16(d, rows, ky0, ky1, ox, y, add, at);
 #endif
     for (; ox < d->ow; ox++) { /* tail pixels (all of them without AVX-512) */
         float v = 0.0f;
@@ -147,32 +196,15 @@ static void one_out_row(const nn_narrow *d, const float *const *rows, int ky0, i
                 for (int ch = 0; ch < c; ch++)
                     v += rows[ky][(size_t)(ox + kx * d->dw) * (size_t)c + (size_t)ch] *
                          d->wrep[(size_t)(ky * d->kw + kx) * 16 + (size_t)ch];
-        store(d, y, at + (size_t)ox, clampf(d, v + d->brep[0]));
+        emit1(d, y, add, at + (size_t)ox, v + d->brep[0]);
     }
 }
 
 #ifdef HAVE_AVX512
-static inline __attribute__((always_inline)) __m512 clamp16(const nn_narrow *d, __m512 v)
-{
-    return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(d->lo)), _mm512_set1_ps(d->hi));
-}
-
-static inline __attribute__((always_inline)) void store16(const nn_narrow *d, void *y, size_t i, __m512 v, __mmask16 m)
-{
-    if (d->out_bf16) {
-        float f[16];
-        uint16_t h[16];
-        _mm512_storeu_ps(f, v);
-        nn_f32_to_bf16_n(f, h, 16);
-        _mm256_mask_storeu_epi16((uint16_t *)y + i, m, _mm256_loadu_si256((const __m256i *)h));
-    } else {
-        _mm512_mask_storeu_ps((float *)y + i, m, v);
-    }
-}
-
 /* nv (1..8, a constant where inlined) output vectors from flat index f. */
 static inline __attribute__((always_inline)) void dw_vectors(const nn_narrow *d, const float *const *rows, int ky0,
-                                                             int ky1, size_t f, int nv, size_t n, void *y, size_t at)
+                                                             int ky1, size_t f, int nv, size_t n, void *y,
+                                                             const void *add, size_t at)
 {
     __m512 acc[8], b = _mm512_loadu_ps(d->brep);
 #pragma GCC unroll 8
@@ -189,23 +221,22 @@ static inline __attribute__((always_inline)) void dw_vectors(const nn_narrow *d,
         }
     }
 #pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        size_t left = n - (f + (size_t)v * 16);
-        store16(d, y, at + f + (size_t)v * 16, clamp16(d, acc[v]), left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1u));
-    }
+    for (int v = 0; v < nv; v++)
+        emit16(d, y, add, at + f + (size_t)v * 16, acc[v], tail_mask(n - (f + (size_t)v * 16)));
 }
 #endif
 
 /* One output row of the depthwise kind: the same flat layout as an input
  * row, ow * c values. */
-static void dw_row(const nn_narrow *d, const float *const *rows, int ky0, int ky1, void *y, size_t at)
+static void dw_row(const nn_narrow *d, const float *const *rows, int ky0, int ky1, void *y, const void *add,
+                   size_t at)
 {
     size_t n = (size_t)d->ow * (size_t)d->c, f = 0;
 #ifdef HAVE_AVX512
     for (; f + 128 <= n; f += 128)
-        dw_vectors(d, rows, ky0, ky1, f, 8, n, y, at);
+        dw_vectors(d, rows, ky0, ky1, f, 8, n, y, add, at);
     for (; f < n; f += 16)
-        dw_vectors(d, rows, ky0, ky1, f, 1, n, y, at);
+        dw_vectors(d, rows, ky0, ky1, f, 1, n, y, add, at);
 #endif
     for (; f < n; f++) { /* without AVX-512 */
         float v = d->brep[f % 16];
@@ -213,14 +244,67 @@ static void dw_row(const nn_narrow *d, const float *const *rows, int ky0, int ky
             for (int kx = 0; kx < d->kw; kx++)
                 v += rows[ky][f + (size_t)kx * (size_t)d->dw * (size_t)d->c] *
                      d->wrep[(size_t)(ky * d->kw + kx) * 16 + f % (size_t)d->c];
-        store(d, y, at + f, clampf(d, v));
+        emit1(d, y, add, at + f, v);
     }
 }
 
-void nn_narrow_run(const nn_narrow *d, const void *x, void *y, void *ws)
+#ifdef HAVE_AVX512
+/* nv (1..4, a constant where inlined) pointwise output vectors from flat
+ * output index f: lane l of output vector k is channel l % co of pixel
+ * (f + 16k + l) / co, i.e. input floats from base[l] = (l / co) * c on. */
+static inline __attribute__((always_inline)) void pw_vectors(const nn_narrow *d, const float *row, __m512i base,
+                                                             size_t f, int nv, size_t n, void *y, const void *add,
+                                                             size_t at)
+{
+    int c = d->c, co = d->co;
+    __m512 lo[4], hi[4], acc[4];
+#pragma GCC unroll 4
+    for (int k = 0; k < nv; k++) {
+        const float *xp = row + (f + (size_t)k * 16) / (size_t)co * (size_t)c;
+        lo[k] = _mm512_loadu_ps(xp);
+        hi[k] = _mm512_loadu_ps(xp + 16);
+        acc[k] = _mm512_loadu_ps(d->brep);
+    }
+    for (int ci = 0; ci < c; ci++) {
+        __m512i idx = _mm512_add_epi32(base, _mm512_set1_epi32(ci));
+        __m512 w = _mm512_loadu_ps(d->wrep + (size_t)ci * 16);
+#pragma GCC unroll 4
+        for (int k = 0; k < nv; k++)
+            acc[k] = _mm512_fmadd_ps(_mm512_permutex2var_ps(lo[k], idx, hi[k]), w, acc[k]);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < nv; k++)
+        emit16(d, y, add, at + f + (size_t)k * 16, acc[k], tail_mask(n - (f + (size_t)k * 16)));
+}
+#endif
+
+/* One output row of the pointwise kind (row: the input row as fp32). */
+static void pw_row(const nn_narrow *d, const float *row, void *y, const void *add, size_t at)
+{
+    size_t n = (size_t)d->ow * (size_t)d->co, f = 0;
+#ifdef HAVE_AVX512
+    int b[16];
+    for (int l = 0; l < 16; l++)
+        b[l] = l / d->co * d->c;
+    __m512i base = _mm512_loadu_si512(b);
+    for (; f + 64 <= n; f += 64)
+        pw_vectors(d, row, base, f, 4, n, y, add, at);
+    for (; f < n; f += 16)
+        pw_vectors(d, row, base, f, 1, n, y, add, at);
+#endif
+    for (; f < n; f++) { /* without AVX-512 */
+        size_t px = f / (size_t)d->co;
+        float v = d->brep[f % 16];
+        for (int ci = 0; ci < d->c; ci++)
+            v += row[px * (size_t)d->c + (size_t)ci] * d->wrep[(size_t)ci * 16 + f % 16];
+        emit1(d, y, add, at + f, v);
+    }
+}
+
+void nn_narrow_run(const nn_narrow *d, const void *x, const void *add, void *y, void *ws)
 {
     int span = span_rows(d), have[NN_NARROW_MAX_SPAN];
-    size_t rowlen = (size_t)padded_w(d) * (size_t)d->c + 16;
+    size_t rowlen = (size_t)padded_w(d) * (size_t)d->c + SLACK;
     float *ring = ws;
     for (int i = 0; i < span; i++)
         have[i] = -1;
@@ -241,9 +325,12 @@ void nn_narrow_run(const nn_narrow *d, const void *x, void *y, void *ws)
             }
             rows[ky] = ring + (size_t)slot * rowlen;
         }
+        size_t at = (size_t)oy * (size_t)d->ow * (size_t)d->co;
         if (d->kind == NN_NARROW_DEPTHWISE)
-            dw_row(d, rows, ky0, ky1, y, (size_t)oy * (size_t)d->ow * (size_t)d->c);
+            dw_row(d, rows, ky0, ky1, y, add, at);
+        else if (d->kind == NN_NARROW_POINTWISE)
+            pw_row(d, rows[0], y, add, at);
         else
-            one_out_row(d, rows, ky0, ky1, y, (size_t)oy * (size_t)d->ow);
+            one_out_row(d, rows, ky0, ky1, y, add, at);
     }
 }

@@ -213,21 +213,23 @@ static void test_depthwise(void **s)
     }
 }
 
-/* Convolutions to one output channel (kinema's conv1out kernel): input
- * channels 1..16 dividing 16, widths below and above its 16-pixel blocks,
- * kernels 1/3/5, dilation, SAME/VALID, fp32 or bf16 input (a dense
- * convolution first), ReLU/ReLU6 fused. */
-static void test_one_output_channel(void **s)
+/* Dense convolutions on narrow tensors (kinema's narrow.c): to one output
+ * channel (kernels 1/3/5, dilation, SAME/VALID) or 1x1 to 2-16 channels;
+ * input channels 1..16 dividing 16, widths below and above the kernels'
+ * vector blocks, fp32 or bf16 input (a dense convolution first),
+ * ReLU/ReLU6 and a residual ADD fused. */
+static void test_narrow_dense(void **s)
 {
     (void)s;
-    for (int it = 0; it < 30; it++) {
+    for (int it = 0; it < 40; it++) {
         nn_graph g;
         memset(&g, 0, sizeof(g));
-        int c = (int[]){1, 2, 4, 8, 16}[irand(0, 4)], k = (int[]){1, 3, 5}[irand(0, 2)], dil = it % 4 == 3 ? 2 : 1;
+        int c = (int[]){1, 2, 4, 8, 16}[irand(0, 4)], co = (int[]){1, 1, 2, 4, 8, 16}[irand(0, 5)];
+        int k = co > 1 ? 1 : (int[]){1, 3, 5}[irand(0, 2)], dil = it % 4 == 3 ? 2 : 1;
         int x = input4(&g, 1, irand(k * dil, 24), irand(k * dil, 40), c);
         if (it & 1)
             x = conv(&g, x, 0, c, 1, 1, 1, NN_ACT_NONE);
-        int64_t ws[4] = {1, k, k, c}, bs[1] = {1};
+        int64_t ws[4] = {co, k, k, c}, bs[1] = {co};
         nn_node n;
         memset(&n, 0, sizeof(n));
         n.op = NN_OP_CONV2D;
@@ -239,7 +241,10 @@ static void test_one_output_channel(void **s)
         n.dil[0] = n.dil[1] = dil;
         n.same = irand(0, 1);
         n.act = (nn_act)irand(0, 2);
-        g.out[g.nout++] = node(&g, &n);
+        int y = node(&g, &n);
+        if (co == c && (k == 1 || n.same) && it % 3 == 0)
+            y = simple(&g, NN_OP_ADD, y, x, (nn_act)irand(0, 2)); /* residual, fused */
+        g.out[g.nout++] = y;
         check_graph(&g, 1e-4);
     }
 }
@@ -629,7 +634,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convs),          cmocka_unit_test(test_depthwise),
-        cmocka_unit_test(test_one_output_channel),
+        cmocka_unit_test(test_narrow_dense),
         cmocka_unit_test(test_dilated),
         cmocka_unit_test(test_pad_fold),       cmocka_unit_test(test_post_ops),
         cmocka_unit_test(test_pool_resize),    cmocka_unit_test(test_misc),
