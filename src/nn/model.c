@@ -143,15 +143,29 @@ static int resolve_bf16(km_precision p)
 /* glibc raises its mmap threshold as mmapped chunks are freed (up to 32
  * MB), after which loading's temporaries (file bytes, fp16 decodes, IR
  * weights: about three times the model) land on the heap between the
- * long-lived oneDNN weights and are never returned. Pinning the threshold
- * at 256 KB keeps big buffers in their own mappings: all four BlazePose
- * files loaded at once went from 166 to 100 MB RSS (bench/pose --memory
- * measures all models). Process-wide, once. */
-static pthread_once_t g_malloc_once = PTHREAD_ONCE_INIT;
+ * long-lived oneDNN weights and are never returned: all four BlazePose
+ * files loaded at once held 166 MB instead of 100. So while any load is in
+ * progress the threshold is 256 KB (big buffers get their own mappings and
+ * go back to the system when freed); outside loads it is 32 MB, glibc's
+ * own ceiling, so per-frame buffers (a 768x576 RGB frame is 1.3 MB) are
+ * reused from the heap instead of being mapped and faulted in every frame
+ * (3 % of `kinema pose` on vtest.avi). Process-wide settings; the heap
+ * left free by a load is returned by malloc_trim at its end. */
+static pthread_mutex_t g_loads_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_loads;
 
-static void pin_mmap_threshold(void)
+static void loading(int delta)
 {
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    pthread_mutex_lock(&g_loads_mu);
+    g_loads += delta;
+    if (g_loads == (delta > 0 ? 1 : 0)) {
+        mallopt(M_MMAP_THRESHOLD, delta > 0 ? 256 * 1024 : 32 * 1024 * 1024);
+        /* glibc's dynamic mode keeps twice the mmap threshold free at the
+         * top of the heap before trimming it; setting a threshold turns
+         * that off, so restore it */
+        mallopt(M_TRIM_THRESHOLD, delta > 0 ? 128 * 1024 : 64 * 1024 * 1024);
+    }
+    pthread_mutex_unlock(&g_loads_mu);
 }
 
 /* Everything that changes what a load produces, as one string. The file
@@ -271,7 +285,6 @@ static void shared_put(shared *sh)
 int km_model_load(km_model **out, const char *path, const km_model_opts *opts)
 {
     *out = NULL;
-    pthread_once(&g_malloc_once, pin_mmap_threshold);
     if (!path)
         return km_seterr(KM_EINVAL, "km_model_load: no path");
     if (opts && opts->precision == KM_PREC_BF16 && !nn_cpu_has_bf16())
@@ -281,7 +294,9 @@ int km_model_load(km_model **out, const char *path, const km_model_opts *opts)
         return km_seterr(KM_ENOMEM, "out of memory");
     m->use_reference = opts ? opts->use_reference : 0;
     m->threads = opts && opts->threads > 0 ? opts->threads : 1;
+    loading(1);
     int rc = shared_get(&m->sh, path, opts, resolve_bf16(opts ? opts->precision : KM_PREC_AUTO));
+    loading(-1);
     if (rc) {
         free(m);
         return rc;
