@@ -16,11 +16,12 @@
  *      format_tag_any, reordered once), max/avg pooling, linear
  *      resampling (half-pixel centres); stride-1 convolutions on 1-16
  *      channels, depthwise or to one output channel, run kinema's kernels
- *      (narrow.c) and zero PADs a row-copy kernel, both in either type;
- *      everything else runs the reference kernel on arena buffers.
+ *      (narrow.c), zero PAD and DEPTH_TO_SPACE copy kernels (ref.c),
+ *      all in either type; everything else runs the reference kernel on
+ *      arena buffers.
  * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
- * pass bf16 activations on; pooling, resampling and PAD keep their
- * input's type; tensors that leave for a reference kernel or the caller
+ * pass bf16 activations on; pooling, resampling, PAD and DEPTH_TO_SPACE
+ * keep their input's type; tensors that leave for a reference kernel or the caller
  * stay fp32 and a conversion step makes a copy in the other type where a
  * consumer needs it (assign_dtypes; docs/nn.md).
  */
@@ -45,7 +46,7 @@
 #define MAX_POSTS 6
 #define ALIGN 64
 
-enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_PAD, ST_REF, ST_CONVERT };
+enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_MOVE, ST_REF, ST_CONVERT };
 enum { ARG_TENSOR, ARG_CONST, ARG_SCRATCH };
 enum { DT_F32 = 0, DT_BF16 = 1 };
 
@@ -77,7 +78,8 @@ struct nn_plan {
     const nn_graph *g;
     int bf16, threads;
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
-                             * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD */
+                             * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
+                             * and DEPTH_TO_SPACE */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -354,8 +356,8 @@ static int describe(nn_plan *p, const fuse *f, const int *prod)
             s->kind = ST_POOL;
         } else if (n->op == NN_OP_RESIZE_BILINEAR && n->half_pixel && !n->align_corners && !(p->debug & 8)) {
             s->kind = ST_RESAMPLE;
-        } else if (n->op == NN_OP_PAD && !(p->debug & 32)) {
-            s->kind = ST_PAD;
+        } else if ((n->op == NN_OP_PAD || n->op == NN_OP_DEPTH_TO_SPACE) && !(p->debug & 32)) {
+            s->kind = ST_MOVE;
         } else {
             s->kind = ST_REF;
             for (int k = 0; k < n->nin; k++)
@@ -403,7 +405,8 @@ static int as_dtype(nn_plan *p, int t, int want, int *id)
 
 /* Phase 2 (bf16 only): convolutions compute in bf16 and write bf16 unless
  * their output leaves for the caller, a RESHAPE-shared storage or a
- * reference kernel; pooling, resampling and PAD keep their input's type;
+ * reference kernel; pooling, resampling, PAD and DEPTH_TO_SPACE keep their
+ * input's type;
  * every consumer that needs the other type reads a shadow made by a
  * conversion step right before it. */
 static int assign_dtypes(nn_plan *p, const char *keep_f32)
@@ -425,7 +428,7 @@ static int assign_dtypes(nn_plan *p, const char *keep_f32)
             break;
         case ST_POOL:
         case ST_RESAMPLE:
-        case ST_PAD:
+        case ST_MOVE:
             if (keep_f32[s.out] && p->dt[s.src] == DT_BF16)
                 rc = as_dtype(p, s.src, DT_F32, &s.src);
             p->dt[s.out] = p->dt[s.src];
@@ -1103,9 +1106,14 @@ static int run_step(nn_exec *e, int s)
         nn_narrow_run(st->nw, tensor_ptr(e, st->src), st->nadd ? tensor_ptr(e, st->add[0]) : NULL,
                       tensor_ptr(e, st->out), e->scratch);
         return 0;
-    case ST_PAD:
-        nn_pad_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), p->dt[st->out] == DT_BF16 ? 2 : 4);
+    case ST_MOVE: { /* data movement in either type */
+        size_t es = p->dt[st->out] == DT_BF16 ? 2 : 4;
+        if (n->op == NN_OP_PAD)
+            nn_pad_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), es);
+        else
+            nn_d2s_copy(p->g, n, tensor_ptr(e, st->src), tensor_ptr(e, st->out), es);
         return 0;
+    }
     case ST_CONVERT: {
         size_t count = (size_t)nn_numel(tens(p, st->out));
         if (p->dt[st->out] == DT_BF16)
@@ -1128,7 +1136,7 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
 {
     const nn_plan *p = e->p;
     const step *st = &p->steps[s];
-    static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "pad", "ref", "convert"};
+    static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "move", "ref", "convert"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
     fprintf(stderr, "step %3d %-8s %-18s %-60s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
             n ? nn_op_name(n->op) : "-", n ? n->name : "-", p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",

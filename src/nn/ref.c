@@ -256,17 +256,18 @@ static void resize_ref(const nn_node *nd, geom4 xs, const float *x, geom4 ys, fl
     }
 }
 
-static void d2s_ref(const nn_node *nd, geom4 xs, const float *x, geom4 ys, float *y)
+void nn_d2s_copy(const nn_graph *g, const nn_node *nd, const void *x, void *y, size_t es)
 {
+    geom4 xs = g4(&g->t[nd->in[0]]), ys = g4(&g->t[nd->out]);
     int64_t b = nd->block;
+    size_t run = (size_t)ys.c * es; /* DCR: an output pixel's channels are one input run */
     for (int64_t n = 0; n < ys.n; n++)
         for (int64_t oy = 0; oy < ys.h; oy++)
-            for (int64_t ox = 0; ox < ys.w; ox++)
-                for (int64_t c = 0; c < ys.c; c++) {
-                    int64_t iy = oy / b, ix = ox / b;
-                    int64_t ic = ((oy % b) * b + (ox % b)) * ys.c + c;
-                    y[((n * ys.h + oy) * ys.w + ox) * ys.c + c] = x[((n * xs.h + iy) * xs.w + ix) * xs.c + ic];
-                }
+            for (int64_t ox = 0; ox < ys.w; ox++) {
+                int64_t iy = oy / b, ix = ox / b, ic = ((oy % b) * b + (ox % b)) * ys.c;
+                memcpy((char *)y + (size_t)((n * ys.h + oy) * ys.w + ox) * run,
+                       (const char *)x + (size_t)(((n * xs.h + iy) * xs.w + ix) * xs.c + ic) * es, run);
+            }
 }
 
 static void concat_ref(const nn_graph *g, const nn_node *nd, const float *const *in, float *y)
@@ -326,7 +327,7 @@ int nn_ref_node(const nn_graph *g, const nn_node *n, const float *const *in, flo
         nn_ref_act(out, count, n->act);
         return 0;
     case NN_OP_DEPTH_TO_SPACE:
-        d2s_ref(n, g4(xt), in[0], g4(yt), out);
+        nn_d2s_copy(g, n, in[0], out, sizeof(float));
         return 0;
     case NN_OP_CONCAT:
         concat_ref(g, n, in, out);

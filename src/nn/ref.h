@@ -22,6 +22,9 @@ int nn_ref_node(const nn_graph *g, const nn_node *n, const float *const *in, flo
 /* Zero-pad node `nd` for elements of es bytes (fp32 or bf16: zero is all
  * zero bits in both), copying whole innermost rows. */
 void nn_pad_copy(const nn_graph *g, const nn_node *nd, const void *x, void *y, size_t es);
+/* DEPTH_TO_SPACE (DCR order) for elements of es bytes, one channel run
+ * per output pixel. */
+void nn_d2s_copy(const nn_graph *g, const nn_node *nd, const void *x, void *y, size_t es);
 /* Apply a fused activation in place. */
 void nn_ref_act(float *x, int64_t count, nn_act act);
 
