@@ -124,7 +124,9 @@ static int64_t trailing_block(const nn_tensor *t, const nn_tensor *y)
     return n;
 }
 
-/* Fast path: each operand is the output shape or a trailing block. */
+/* Fast path: each operand is the output shape or a trailing block. A
+ * short repeating block (a scalar, or an RGB mean) is first unrolled into
+ * `rep` so the inner loops stay long. */
 static int binary_fast(const nn_graph *g, const nn_node *nd, const float *a, const float *b, float *y)
 {
     const nn_tensor *yt = &g->t[nd->out];
@@ -132,23 +134,38 @@ static int binary_fast(const nn_graph *g, const nn_node *nd, const float *a, con
     int64_t na = trailing_block(&g->t[nd->in[0]], yt), nb = trailing_block(&g->t[nd->in[1]], yt);
     if (!na || !nb || total % na || total % nb)
         return 0;
+    float rep[1024];
+    if ((na == total) != (nb == total) && (na < 64 || nb < 64)) {
+        const float *small = na == total ? b : a;
+        int64_t blk = na == total ? nb : na, m = 1024 / blk * blk;
+        for (int64_t j = 0; j < m; j++)
+            rep[j] = small[j % blk];
+        if (na == total) {
+            b = rep;
+            nb = m;
+        } else {
+            a = rep;
+            na = m;
+        }
+    }
     int64_t blk = na < nb ? na : nb; /* the smaller operand repeats every blk */
     for (int64_t o = 0; o < total; o += blk) {
-        const float *pa = a + (na == total ? o : 0), *pb = b + (nb == total ? o : 0);
+        const float *pa = a + (na >= total ? o : 0), *pb = b + (nb >= total ? o : 0);
         float *py = y + o;
-        if (na != total && nb != total) { /* both repeat: index each modulo */
-            for (int64_t j = 0; j < blk; j++) {
+        int64_t len = total - o < blk ? total - o : blk;
+        if (na < total && nb < total) { /* both repeat: index each modulo */
+            for (int64_t j = 0; j < len; j++) {
                 float va = a[(o + j) % na], vb = b[(o + j) % nb];
                 py[j] = nd->op == NN_OP_ADD ? va + vb : nd->op == NN_OP_SUB ? va - vb : va * vb;
             }
         } else if (nd->op == NN_OP_ADD) {
-            for (int64_t j = 0; j < blk; j++)
+            for (int64_t j = 0; j < len; j++)
                 py[j] = pa[j] + pb[j];
         } else if (nd->op == NN_OP_SUB) {
-            for (int64_t j = 0; j < blk; j++)
+            for (int64_t j = 0; j < len; j++)
                 py[j] = pa[j] - pb[j];
         } else {
-            for (int64_t j = 0; j < blk; j++)
+            for (int64_t j = 0; j < len; j++)
                 py[j] = pa[j] * pb[j];
         }
     }
