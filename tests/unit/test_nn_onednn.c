@@ -68,7 +68,8 @@ static int node(nn_graph *g, nn_node *n)
     return n->out;
 }
 
-static int conv(nn_graph *g, int x, int dw, int cout, int k, int stride, int same, nn_act a)
+/* A convolution node (depthwise: cout is ignored) with random weights. */
+static int conv_dil(nn_graph *g, int x, int dw, int cout, int k, int stride, int dil, int same, nn_act a)
 {
     int64_t cin = g->t[x].shape[3];
     int64_t ws[4] = {dw ? 1 : cout, k, k, cin}, bs[1] = {dw ? cin : cout};
@@ -80,9 +81,15 @@ static int conv(nn_graph *g, int x, int dw, int cout, int k, int stride, int sam
     n.in[1] = const_t(g, 4, ws);
     n.in[2] = const_t(g, 1, bs);
     n.stride[0] = n.stride[1] = stride;
+    n.dil[0] = n.dil[1] = dil;
     n.same = same;
     n.act = a;
     return node(g, &n);
+}
+
+static int conv(nn_graph *g, int x, int dw, int cout, int k, int stride, int same, nn_act a)
+{
+    return conv_dil(g, x, dw, cout, k, stride, 1, same, a);
 }
 
 static int simple(nn_graph *g, nn_opk op, int a, int b, nn_act act)
@@ -176,10 +183,10 @@ static void test_convs(void **s)
     }
 }
 
-/* Depthwise (kinema's own kernel): widths that give 8-pixel interior
- * blocks and borders, channel counts with vector tails, strides,
- * dilations, VALID/SAME, fp32 or bf16 input, and fused residual ADD /
- * RELU6 / LOGISTIC. */
+/* Depthwise (oneDNN, and narrow.c for 1-16 channels at stride 1): widths
+ * below and above the kernels' blocks, channel counts with vector tails,
+ * strides, dilations, VALID/SAME, fp32 or bf16 input, and fused residual
+ * ADD / RELU6 / LOGISTIC. */
 static void test_depthwise(void **s)
 {
     (void)s;
@@ -191,20 +198,9 @@ static void test_depthwise(void **s)
         int x = input4(&g, 1, irand(k * dil, 30), irand(k * dil, 45), c);
         if (it & 1) /* a dense convolution first: in bf16 plans it hands over bf16 */
             x = conv(&g, x, 0, (int)c, 1, 1, 1, NN_ACT_NONE);
-        int64_t ws[4] = {1, k, k, c}, bs[1] = {c};
-        nn_node n;
-        memset(&n, 0, sizeof(n));
-        n.op = NN_OP_DWCONV2D;
-        n.nin = 3;
-        n.in[0] = x;
-        n.in[1] = const_t(&g, 4, ws);
-        n.in[2] = const_t(&g, 1, bs);
-        n.stride[0] = n.stride[1] = stride;
-        n.dil[0] = n.dil[1] = dil;
-        n.same = stride == 1 ? 1 : irand(0, 1);
-        n.act = (nn_act)irand(0, 2);
-        int y = node(&g, &n);
-        if (stride == 1 && n.same && it % 3 == 0)
+        int same = stride == 1 ? 1 : irand(0, 1);
+        int y = conv_dil(&g, x, 1, 0, k, stride, dil, same, (nn_act)irand(0, 2));
+        if (stride == 1 && same && it % 3 == 0)
             y = simple(&g, NN_OP_ADD, y, x, NN_ACT_RELU6); /* residual, fused */
         else if (it % 3 == 1)
             y = simple(&g, NN_OP_SIGMOID, y, -1, NN_ACT_NONE);
@@ -229,20 +225,9 @@ static void test_narrow_dense(void **s)
         int x = input4(&g, 1, irand(k * dil, 24), irand(k * dil, 40), c);
         if (it & 1)
             x = conv(&g, x, 0, c, 1, 1, 1, NN_ACT_NONE);
-        int64_t ws[4] = {co, k, k, c}, bs[1] = {co};
-        nn_node n;
-        memset(&n, 0, sizeof(n));
-        n.op = NN_OP_CONV2D;
-        n.nin = 3;
-        n.in[0] = x;
-        n.in[1] = const_t(&g, 4, ws);
-        n.in[2] = const_t(&g, 1, bs);
-        n.stride[0] = n.stride[1] = 1;
-        n.dil[0] = n.dil[1] = dil;
-        n.same = irand(0, 1);
-        n.act = (nn_act)irand(0, 2);
-        int y = node(&g, &n);
-        if (co == c && (k == 1 || n.same) && it % 3 == 0)
+        int same = irand(0, 1);
+        int y = conv_dil(&g, x, 0, co, k, 1, dil, same, (nn_act)irand(0, 2));
+        if (co == c && (k == 1 || same) && it % 3 == 0)
             y = simple(&g, NN_OP_ADD, y, x, (nn_act)irand(0, 2)); /* residual, fused */
         g.out[g.nout++] = y;
         check_graph(&g, 1e-4);
