@@ -125,9 +125,7 @@ static inline __mmask16 tail_mask(size_t left)
 {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }
-#endif
 
-#ifdef HAVE_AVX512
 /* Lane i of the result is lanes 2i + 2i+1 of the concatenation (a, b):
  * applied log2(C) times to C vectors of 16/C pixels each, it leaves one
  * vector holding the 16 pixels' sums in order. */
