@@ -28,6 +28,7 @@
 #include "kinema/util.h"
 #include "nn/exec.h"
 #include "nn/graph.h"
+#include "../oracle.h"
 
 #define MV "StatefulPartitionedCall/"
 static const char *const MOVENET_HEADS[4] = {MV "kpt_heatmap_0/conv2d_5/BiasAdd", MV "center_0/conv2d_4/BiasAdd",
@@ -58,50 +59,6 @@ static const bcase CASES[] = {
     {"movenet-thunder", "tfjs/movenet-thunder.json", MOVENET_HEADS, 4, 28, 0},
     {"movenet-multipose", "tfjs/movenet-multipose.json", MULTIPOSE_HEADS, 6, 0, 0},
 };
-
-/* The oracle's median ms per model name (bench_nn's names), 0 = none. */
-typedef struct oracle_row {
-    char name[32];
-    double ms;
-} oracle_row;
-
-static oracle_row g_oracle[16];
-static int g_noracle;
-
-static void run_oracle(const char *oracle_dir, const char *models_dir)
-{
-    char probe[1200];
-    snprintf(probe, sizeof(probe), "%s/node_modules", oracle_dir);
-    struct stat st;
-    if (stat(probe, &st) != 0) {
-        printf("# no oracle at %s (copy ../shared/oracle there and npm install): oracle columns empty\n", oracle_dir);
-        return;
-    }
-    setenv("ORACLE", oracle_dir, 1);
-    setenv("MODELS", models_dir, 1);
-    FILE *f = popen("node bench/nn/oracle_bench.js 15 2>/dev/null", "r");
-    char line[256];
-    while (f && fgets(line, sizeof(line), f) && g_noracle < 16) {
-        oracle_row *r = &g_oracle[g_noracle];
-        const char *ms = strstr(line, " ms");
-        const char *num = ms;
-        while (num && num > line && (num[-1] == '.' || (num[-1] >= '0' && num[-1] <= '9')))
-            num--;
-        if (ms && sscanf(line, "%31s", r->name) == 1 && (r->ms = atof(num)) > 0)
-            g_noracle++;
-    }
-    if (f)
-        pclose(f);
-    printf("# oracle (bench/nn/oracle_bench.js, %s): %d models timed\n", oracle_dir, g_noracle);
-}
-
-static double oracle_ms(const char *name)
-{
-    for (int i = 0; i < g_noracle; i++)
-        if (strcmp(g_oracle[i].name, name) == 0)
-            return g_oracle[i].ms;
-    return 0;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -295,7 +252,7 @@ int main(int argc, char **argv)
 {
     const char *dir = "models";
     const char *only = NULL; /* --only NAME: one model row */
-    const char *oracle = getenv("KM_ORACLE_DIR") && *getenv("KM_ORACLE_DIR") ? getenv("KM_ORACLE_DIR") : "/tmp/oracle";
+    const char *oracle = oracle_default_dir();
     int iters = 30, do32 = 1, do16 = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--models") && i + 1 < argc)

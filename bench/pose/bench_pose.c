@@ -7,7 +7,11 @@
  * tests/media/vtest.avi. Prints a table; asserts nothing.
  *
  *   bench_pose [MODELS_DIR] [--frames N] [--precision fp32|bf16|auto] [--memory]
+ *              [--oracle DIR]
  * --memory: only load every model at once and print the peak RSS.
+ * With the oracle installed (bench/oracle.h) the per-model table also shows
+ * Google's runtimes on the same model files, timed in the same run: for
+ * BlazePose the detector plus the landmark model, as a still runs both.
  * The oracle's timings on the same inputs: bench/pose/oracle_times.sh.
  */
 #include <pthread.h>
@@ -20,6 +24,7 @@
 
 #include "kinema/media.h"
 #include "kinema/pose.h"
+#include "../oracle.h"
 
 #define IMAGE "tests/media/messi5.jpg"
 #define VIDEO "tests/media/vtest.avi"
@@ -223,11 +228,14 @@ int main(int argc, char **argv)
 {
     const char *dir = "models";
     int frames = 100, runs = 20, precision = 0, memory = 0;
+    const char *oracle = oracle_default_dir();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--frames") == 0 && i + 1 < argc)
             frames = atoi(argv[++i]);
         else if (strcmp(argv[i], "--memory") == 0)
             memory = 1;
+        else if (strcmp(argv[i], "--oracle") == 0 && i + 1 < argc)
+            oracle = argv[++i];
         else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
             const char *p = argv[++i];
             precision = strcmp(p, "fp32") == 0 ? 1 : strcmp(p, "bf16") == 0 ? 2 : 0;
@@ -244,11 +252,13 @@ int main(int argc, char **argv)
         km_image_free(img);
         return rc;
     }
+    run_oracle(oracle, dir);
     double peak = sgemm_peak_gflops();
     printf("pose models on %s, precision %s; one core fp32 sgemm peak %.1f GFLOP/s\n"
            "(bf16 runs can exceed it)\n", IMAGE,
            precision == 1 ? "fp32" : precision == 2 ? "bf16" : "auto", peak);
-    printf("%-18s %9s %9s %10s %9s %8s\n", "model", "ms 1 thr", "ms 2 thr", "GFLOP/inf", "GFLOP/s", "of peak");
+    printf("%-18s %9s %9s %10s %9s %8s %9s %8s\n", "model", "ms 1 thr", "ms 2 thr", "GFLOP/inf", "GFLOP/s", "of peak",
+           "oracle", "speedup");
     km_pose_opts po = {precision, 0};
     for (int k = 0; k < KM_POSE_NKINDS; k++) {
         km_pose_net *net;
@@ -258,12 +268,23 @@ int main(int argc, char **argv)
         }
         double ms1 = time_model(net, img, runs, 1), ms2 = time_model(net, img, runs, 2);
         double gf = km_pose_net_flops(net) / 1e9;
-        printf("%-18s %9.2f %9.2f %10.3f %9.1f %7.0f%%\n", km_pose_kind_name((km_pose_kind)k), ms1,
-               ms2, gf, gf / (ms1 / 1000.0), 100.0 * gf / (ms1 / 1000.0) / peak);
+        const char *name = km_pose_kind_name((km_pose_kind)k);
+        double orc = oracle_ms(name);
+        if (km_pose_kind_format((km_pose_kind)k) == KM_KP_BLAZE33) /* a still: detector + landmarks */
+            orc = orc > 0 && oracle_ms("blazepose-detector") > 0 ? orc + oracle_ms("blazepose-detector") : 0;
+        char ocol[32];
+        if (orc > 0)
+            snprintf(ocol, sizeof(ocol), "%9.2f %7.1fx", orc, orc / ms1);
+        else
+            snprintf(ocol, sizeof(ocol), "%9s %8s", "-", "-");
+        printf("%-18s %9.2f %9.2f %10.3f %9.1f %7.0f%% %s\n", name, ms1, ms2, gf, gf / (ms1 / 1000.0),
+               100.0 * gf / (ms1 / 1000.0) / peak, ocol);
         km_pose_net_free(net);
     }
     printf("(BlazePose: detector + landmarks on a still, i.e. the detector every frame;\n"
-           " \"ms 2 thr\" is wall time per frame with two inferences in parallel)\n\n");
+           " \"ms 2 thr\" is wall time per frame with two inferences in parallel; kinema's ms are whole\n"
+           " estimates (crop, inference, decoding; BlazePose without its segmentation head), the\n"
+           " oracle's are the models' inferences alone with every output, same files, same run)\n\n");
     time_processing();
     static const km_pose_kind ens[2] = {KM_POSE_BLAZEPOSE_FULL, KM_POSE_MOVENET_THUNDER};
     static const km_pose_kind mp[1] = {KM_POSE_MOVENET_MULTIPOSE};
