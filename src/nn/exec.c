@@ -872,8 +872,6 @@ static int plan_memory(nn_plan *p)
         if ((pos) > lv[r_].last)                                        \
             lv[r_].last = (pos);                                        \
     } while (0)
-    for (int i = 0; i < g->nin; i++)
-        TOUCH(g->in[i], -1);
     for (int s = 0; s < p->nsteps; s++) {
         int r[NN_MAXIN + MAX_POSTS], nr = step_reads(p, &p->steps[s], r);
         TOUCH(p->steps[s].out, s);
@@ -883,17 +881,19 @@ static int plan_memory(nn_plan *p)
     for (int i = 0; i < g->nout; i++)
         TOUCH(g->out[i], p->nsteps);
 #undef TOUCH
+    for (int i = 0; i < g->nin; i++) /* read in place from the caller: no arena space */
+        lv[root_of(p, g->in[i])].first = -2;
     qsort(lv, (size_t)nt, sizeof(live), cmp_size);
     size_t total = 0;
     for (int i = 0; i < nt; i++) {
-        if (lv[i].first == -2 || tens(p, lv[i].root)->data || input_of(p, lv[i].root) >= 0)
+        if (lv[i].first == -2 || tens(p, lv[i].root)->data)
             continue;
         size_t off = 0;
         int moved = 1;
         while (moved) { /* lowest offset clear of every overlapping placed root */
             moved = 0;
             for (int j = 0; j < i; j++) {
-                if (lv[j].first == -2 || tens(p, lv[j].root)->data || input_of(p, lv[j].root) >= 0)
+                if (lv[j].first == -2 || tens(p, lv[j].root)->data)
                     continue;
                 if (lv[j].first > lv[i].last || lv[i].first > lv[j].last)
                     continue;

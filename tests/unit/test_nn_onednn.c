@@ -28,26 +28,9 @@
 #include "nn/graph.h"
 #include "nn/ref.h"
 
-static uint64_t rs = 777;
-static int irand(int lo, int hi) { return lo + (int)(tc_urand(&rs) * (hi - lo + 1)); }
-static float *rand_data(int64_t n) { return tc_rand_floats(&rs, n, -1, 1); }
-
-static int act_t(nn_graph *g, int ndim, const int64_t *shape)
-{
-    int id = nn_graph_add_tensor(g, "t", 1, ndim, shape);
-    assert_true(id >= 0);
-    return id;
-}
-
-static int const_t(nn_graph *g, int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    int id = nn_graph_add_const(g, "c", ndim, shape, rand_data(n));
-    assert_true(id >= 0);
-    return id;
-}
+#define NN_TEST_SEED 777
+#define NN_TEST_RANGE 1
+#include "test_nn_common.h"
 
 static int input4(nn_graph *g, int64_t n, int64_t h, int64_t w, int64_t c)
 {

@@ -23,26 +23,9 @@
 #include "nn/graph.h"
 #include "nn/ref.h"
 
-static uint64_t rs = 12345;
-static int irand(int lo, int hi) { return lo + (int)(tc_urand(&rs) * (hi - lo + 1)); }
-static float *rand_data(int64_t n) { return tc_rand_floats(&rs, n, -2, 2); }
-
-static int add_act(nn_graph *g, int ndim, const int64_t *shape)
-{
-    int id = nn_graph_add_tensor(g, "t", 1, ndim, shape);
-    assert_true(id >= 0);
-    return id;
-}
-
-static int add_const(nn_graph *g, int ndim, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    int id = nn_graph_add_const(g, "c", ndim, shape, rand_data(n));
-    assert_true(id >= 0);
-    return id;
-}
+#define NN_TEST_SEED 12345
+#define NN_TEST_RANGE 2
+#include "test_nn_common.h"
 
 /* Run the single node of g through the reference kernel. */
 static float *run_ref(nn_graph *g, const float *const *acts)
@@ -102,9 +85,9 @@ static void one_conv(int depthwise)
     memset(&n, 0, sizeof(n));
     n.op = depthwise ? NN_OP_DWCONV2D : NN_OP_CONV2D;
     n.nin = 3;
-    n.in[0] = add_act(&g, 4, xs);
-    n.in[1] = add_const(&g, 4, ws);
-    n.in[2] = add_const(&g, 1, bs);
+    n.in[0] = act_t(&g, 4, xs);
+    n.in[1] = const_t(&g, 4, ws);
+    n.in[2] = const_t(&g, 1, bs);
     n.stride[0] = irand(1, 3), n.stride[1] = irand(1, 3);
     n.dil[0] = irand(1, 2), n.dil[1] = irand(1, 2);
     n.same = irand(0, 1);
@@ -117,7 +100,7 @@ static void one_conv(int depthwise)
             n.pad[3] += (int)((kw - 1) * n.dil[1] + 1 - W);
     }
     n.act = (nn_act)irand(0, 2);
-    n.out = add_act(&g, 4, xs);
+    n.out = act_t(&g, 4, xs);
     assert_int_equal(nn_graph_add_node(&g, &n, "conv"), 0);
     nn_node *nd = &g.n[0];
     float *x = rand_data(N * H * W * C);
@@ -166,11 +149,11 @@ static void one_pool(int is_max)
     memset(&n, 0, sizeof(n));
     n.op = is_max ? NN_OP_MAXPOOL : NN_OP_AVGPOOL;
     n.nin = 1;
-    n.in[0] = add_act(&g, 4, xs);
+    n.in[0] = act_t(&g, 4, xs);
     n.kernel[0] = irand(1, 3), n.kernel[1] = irand(1, 3);
     n.stride[0] = irand(1, 3), n.stride[1] = irand(1, 3);
     n.same = 1;
-    n.out = add_act(&g, 4, xs);
+    n.out = act_t(&g, 4, xs);
     assert_int_equal(nn_graph_add_node(&g, &n, "pool"), 0);
     nn_node *nd = &g.n[0];
     float *x = rand_data(N * H * W * C);
@@ -223,9 +206,9 @@ static void test_binary(void **s)
         n.op = (nn_opk)(NN_OP_ADD + irand(0, 2));
         n.act = (nn_act)irand(0, 2);
         n.nin = 2;
-        n.in[0] = add_act(&g, 4, as);
-        n.in[1] = irand(0, 1) ? add_const(&g, bnd, bs + 4 - bnd) : add_act(&g, bnd, bs + 4 - bnd);
-        n.out = add_act(&g, 4, ys);
+        n.in[0] = act_t(&g, 4, as);
+        n.in[1] = irand(0, 1) ? const_t(&g, bnd, bs + 4 - bnd) : act_t(&g, bnd, bs + 4 - bnd);
+        n.out = act_t(&g, 4, ys);
         assert_int_equal(nn_graph_add_node(&g, &n, "bin"), 0);
         const nn_tensor *yt = &g.t[n.out];
         float *a = rand_data(as[0] * as[1] * as[2] * as[3]), *b = rand_data(bs[0] * bs[1] * bs[2] * bs[3]);
@@ -273,10 +256,10 @@ static void test_pad_concat_d2s(void **s)
         memset(&p, 0, sizeof(p));
         p.op = NN_OP_PAD;
         p.nin = 1;
-        p.in[0] = add_act(&g, 4, xs);
+        p.in[0] = act_t(&g, 4, xs);
         for (int d = 0; d < 4; d++)
             p.pads[d][0] = irand(0, 2), p.pads[d][1] = irand(0, 2);
-        p.out = add_act(&g, 4, xs);
+        p.out = act_t(&g, 4, xs);
         assert_int_equal(nn_graph_add_node(&g, &p, "pad"), 0);
         const float *acts[2] = {x, x};
         float *y = run_ref(&g, acts);
@@ -303,7 +286,7 @@ static void test_pad_concat_d2s(void **s)
         d2.nin = 1;
         d2.in[0] = p.in[0];
         d2.block = 2;
-        d2.out = add_act(&g, 4, xs);
+        d2.out = act_t(&g, 4, xs);
         assert_int_equal(nn_graph_add_node(&g, &d2, "d2s"), 0);
         y = run_ref(&g, acts);
         want = calloc((size_t)n_in, sizeof(double));
@@ -323,7 +306,7 @@ static void test_pad_concat_d2s(void **s)
         cc.nin = 2;
         cc.in[0] = cc.in[1] = p.in[0];
         cc.axis = irand(0, 3);
-        cc.out = add_act(&g, 4, xs);
+        cc.out = act_t(&g, 4, xs);
         assert_int_equal(nn_graph_add_node(&g, &cc, "concat"), 0);
         y = run_ref(&g, acts);
         yt = &g.t[cc.out];
@@ -358,12 +341,12 @@ static void test_resize(void **s)
         memset(&n, 0, sizeof(n));
         n.op = NN_OP_RESIZE_BILINEAR;
         n.nin = 1;
-        n.in[0] = add_act(&g, 4, xs);
+        n.in[0] = act_t(&g, 4, xs);
         n.size[0] = irand(1, 12), n.size[1] = irand(1, 12);
         int mode = it % 3; /* half-pixel, align-corners, legacy */
         n.half_pixel = mode == 0;
         n.align_corners = mode == 1;
-        n.out = add_act(&g, 4, xs);
+        n.out = act_t(&g, 4, xs);
         assert_int_equal(nn_graph_add_node(&g, &n, "resize"), 0);
         float *x = rand_data(xs[1] * xs[2] * xs[3]);
         const float *acts[1] = {x};
@@ -415,8 +398,8 @@ static void test_unary(void **s)
     memset(&n, 0, sizeof(n));
     n.op = NN_OP_SIGMOID;
     n.nin = 1;
-    n.in[0] = add_act(&g, 2, xs);
-    n.out = add_act(&g, 2, xs);
+    n.in[0] = act_t(&g, 2, xs);
+    n.out = act_t(&g, 2, xs);
     assert_int_equal(nn_graph_add_node(&g, &n, "sig"), 0);
     float *x = rand_data(150);
     for (int i = 0; i < 150; i++)
@@ -435,7 +418,7 @@ static void test_unary(void **s)
         r.act = (nn_act)a;
         r.nin = 1;
         r.in[0] = n.in[0];
-        r.out = add_act(&g, 2, xs);
+        r.out = act_t(&g, 2, xs);
         assert_int_equal(nn_graph_add_node(&g, &r, "act"), 0);
         y = run_ref(&g, acts);
         for (int i = 0; i < 150; i++)
@@ -450,7 +433,7 @@ static void test_unary(void **s)
     rs_.nin = 1;
     rs_.in[0] = n.in[0];
     int64_t ts[3] = {5, -1, 3};
-    rs_.out = add_act(&g, 3, (int64_t[]){5, 10, 3});
+    rs_.out = act_t(&g, 3, (int64_t[]){5, 10, 3});
     memcpy(g.t[rs_.out].shape, ts, sizeof(ts));
     assert_int_equal(nn_graph_add_node(&g, &rs_, "reshape"), 0);
     assert_int_equal(g.t[rs_.out].shape[1], 10);
@@ -486,10 +469,10 @@ static void test_shape_errors(void **s)
     memset(&n, 0, sizeof(n));
     n.op = NN_OP_CONV2D;
     n.nin = 3;
-    n.in[0] = add_act(&g, 4, xs);
-    n.in[1] = add_const(&g, 4, ws); /* 5 input channels != 3 */
-    n.in[2] = add_const(&g, 1, bs);
-    n.out = add_act(&g, 4, xs);
+    n.in[0] = act_t(&g, 4, xs);
+    n.in[1] = const_t(&g, 4, ws); /* 5 input channels != 3 */
+    n.in[2] = const_t(&g, 1, bs);
+    n.out = act_t(&g, 4, xs);
     assert_int_equal(nn_graph_add_node(&g, &n, "bad"), KM_EFORMAT);
     int64_t huge[4] = {1 << 20, 1 << 20, 1 << 20, 1};
     assert_int_equal(nn_graph_add_tensor(&g, "h", 1, 4, huge), KM_EFORMAT);
