@@ -79,7 +79,7 @@ struct nn_plan {
     int bf16, threads;
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
                              * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
-                             * and DEPTH_TO_SPACE */
+                             * and DEPTH_TO_SPACE, 64 oneDNN for wide bf16 depthwise */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -294,18 +294,25 @@ static const nn_tensor *tens(const nn_plan *p, int t)
     return &p->g->t[p->orig[t]];
 }
 
-/* Convolutions kinema's narrow kernels take (narrow.h): depthwise, to one
- * output channel, or 1x1 to a few; x is the input after PAD folding. */
+/* Convolutions kinema's own kernels take (narrow.h): depthwise, to one
+ * output channel, or 1x1 to a few on narrow tensors; in bf16 plans also
+ * wide depthwise 3x3 / 5x5 (in fp32 oneDNN's is as fast); x is the input
+ * after PAD folding. */
 static int own_narrow(const nn_plan *p, const nn_node *n, int x)
 {
     const nn_tensor *xt = &p->g->t[x], *yt = &p->g->t[n->out];
     if (p->debug & 16 || xt->ndim != 4 || yt->ndim != 4 || xt->shape[0] != 1 || n->stride[0] != 1 ||
-        n->stride[1] != 1 || xt->shape[3] > 16 || yt->shape[3] > 16)
+        n->stride[1] != 1)
         return 0;
     int dw = n->op == NN_OP_DWCONV2D;
     if (!dw && n->op != NN_OP_CONV2D)
         return 0;
     if (dw && yt->shape[3] != xt->shape[3])
+        return 0;
+    if (dw && p->bf16 && !(p->debug & 64) &&
+        nn_narrow_wide_fits((int)xt->shape[3], n->kernel[0], n->kernel[1], n->dil[0], n->dil[1]))
+        return 1;
+    if (xt->shape[3] > 16 || yt->shape[3] > 16)
         return 0;
     return nn_narrow_fits((int)xt->shape[3], dw ? 0 : (int)yt->shape[3], n->kernel[0], n->kernel[1], n->dil[0]);
 }
@@ -602,9 +609,10 @@ static int prep_narrow(nn_plan *p, step *s)
     const nn_tensor *b = n->nin > 2 && n->in[2] >= 0 ? &g->t[n->in[2]] : NULL;
     size_t c = (size_t)x->shape[3], taps = (size_t)n->kernel[0] * (size_t)n->kernel[1];
     size_t co = (size_t)y->shape[3];
-    int dw = n->op == NN_OP_DWCONV2D, pw = !dw && co > 1;
+    int dw = n->op == NN_OP_DWCONV2D, pw = !dw && co > 1, wide = dw && c > 16;
+    size_t lanes = wide ? (c + 15) / 16 * 16 : 16; /* floats per tap */
     nn_narrow *d = calloc(1, sizeof(*d));
-    float *wrep = malloc((pw ? c : taps) * 16 * sizeof(float)), *brep = calloc(16, sizeof(float));
+    float *wrep = calloc((pw ? c : taps) * lanes, sizeof(float)), *brep = calloc(lanes, sizeof(float));
     s->nw = d;
     if (d) {
         d->wrep = wrep;
@@ -612,15 +620,22 @@ static int prep_narrow(nn_plan *p, step *s)
     }
     if (!d || !wrep || !brep)
         return km_seterr(KM_ENOMEM, "out of memory (plan)");
-    for (size_t t = 0; !pw && t < taps; t++)
-        for (size_t l = 0; l < 16; l++)
-            wrep[t * 16 + l] = w->data[t * c + l % c];
+    for (size_t t = 0; !pw && t < taps; t++) /* wide: c lanes used, the rest stay zero */
+        for (size_t l = 0; l < (wide ? c : 16); l++)
+            wrep[t * lanes + l] = w->data[t * c + l % c];
+    /* Wide depthwise runs in bf16 plans only, with the weights oneDNN's
+     * bf16 kernel would use: the same results as it, bit for bit in
+     * practice. (fp32 weights here moved BlazePose full's landmarks further
+     * from the fp32 plan's: 3.1 px instead of 1.9 px worst on the golden
+     * crop.) */
+    for (size_t i = 0; wide && i < taps * lanes; i++)
+        wrep[i] = nn_bf16_to_f32(nn_f32_to_bf16(wrep[i]));
     for (size_t ci = 0; pw && ci < c; ci++)
         for (size_t l = 0; l < 16; l++)
             wrep[ci * 16 + l] = w->data[(l % co) * c + ci];
-    for (size_t l = 0; b && l < 16; l++)
+    for (size_t l = 0; b && l < (wide ? c : 16); l++)
         brep[l] = b->data[l % co];
-    d->kind = dw ? NN_NARROW_DEPTHWISE : pw ? NN_NARROW_POINTWISE : NN_NARROW_ONE_OUT;
+    d->kind = wide ? NN_NARROW_DW_WIDE : dw ? NN_NARROW_DEPTHWISE : pw ? NN_NARROW_POINTWISE : NN_NARROW_ONE_OUT;
     d->co = (int)co;
     d->h = (int)x->shape[1];
     d->w = (int)x->shape[2];
@@ -1138,8 +1153,16 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
     const step *st = &p->steps[s];
     static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "move", "ref", "convert"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
-    fprintf(stderr, "step %3d %-8s %-18s %-60s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
-            n ? nn_op_name(n->op) : "-", n ? n->name : "-", p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",
+    char shape[64] = "-";
+    if (n) {
+        const nn_tensor *x = &p->g->t[n->in[0]], *y = &p->g->t[n->out];
+        snprintf(shape, sizeof shape, "%lldx%lldx%lld k%dx%d s%d -> %lldx%lldx%lld",
+                 (long long)x->shape[1], (long long)x->shape[2], (long long)x->shape[x->ndim - 1], n->kernel[0],
+                 n->kernel[1], n->stride[0], (long long)y->shape[1], (long long)y->shape[2],
+                 (long long)y->shape[y->ndim - 1]);
+    }
+    fprintf(stderr, "step %3d %-8s %-18s %-40s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
+            n ? nn_op_name(n->op) : "-", shape, p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",
             (double)(km_now_ns() - t0) / 1e6, n ? nn_node_flops(p->g, n) / 1e9 : 0.0);
 }
 

@@ -51,8 +51,23 @@ int nn_narrow_fits(int c, int co, int kh, int kw, int dh)
     return kh == 1 && kw == 1 && divides16(co) && 16 / co * c <= 32;
 }
 
+int nn_narrow_wide_fits(int c, int kh, int kw, int dh, int dw)
+{
+    return c > 16 && kh == kw && (kh == 3 || kh == 5) && dh == 1 && dw == 1;
+}
+
+/* Wide kind: a ring row is one channel block, 16 floats per pixel, wide
+ * enough for a block of 8 output pixels on rows narrower than 8. */
+static size_t wide_rowlen(const nn_narrow *d)
+{
+    int px = padded_w(d) > 8 + d->kw - 1 ? padded_w(d) : 8 + d->kw - 1;
+    return (size_t)px * 16 + SLACK;
+}
+
 size_t nn_narrow_workspace(const nn_narrow *d)
 {
+    if (d->kind == NN_NARROW_DW_WIDE) /* kh ring rows and one row of zeros */
+        return (size_t)(d->kh + 1) * wide_rowlen(d) * sizeof(float);
     return (size_t)span_rows(d) * ((size_t)padded_w(d) * (size_t)d->c + SLACK) * sizeof(float);
 }
 
@@ -103,19 +118,14 @@ static inline __attribute__((always_inline)) void emit16(const nn_narrow *d, voi
     if (add) {
         __m512 a;
         if (d->add_bf16) {
-            __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)add + i);
-            a = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+            a = nn_bf16_to_f32_16(m, (const uint16_t *)add + i);
         } else {
             a = _mm512_maskz_loadu_ps(m, (const float *)add + i);
         }
         v = clamp16(_mm512_add_ps(v, a), d->lo2, d->hi2);
     }
     if (d->out_bf16) {
-        float f[16];
-        uint16_t h[16];
-        _mm512_storeu_ps(f, v);
-        nn_f32_to_bf16_n(f, h, 16);
-        _mm256_mask_storeu_epi16((uint16_t *)y + i, m, _mm256_loadu_si256((const __m256i *)h));
+        _mm256_mask_storeu_epi16((uint16_t *)y + i, m, nn_f32_to_bf16_16(v));
     } else {
         _mm512_mask_storeu_ps((float *)y + i, m, v);
     }
@@ -299,8 +309,155 @@ static void pw_row(const nn_narrow *d, const float *row, void *y, const void *ad
     }
 }
 
+/* ------------------------------------------------------ wide depthwise */
+
+/* Input bytes per band of output rows: the band's input stays in L2 (2 MB
+ * per core here) while its channel blocks pass over it. */
+#define WIDE_BAND_BYTES (256 * 1024)
+
+static size_t wide_cp(const nn_narrow *d)
+{
+    return ((size_t)d->c + 15) / 16 * 16;
+}
+
+/* Channels c0..c0+15 of input row iy into ring row dst: zeros, the
+ * pixels as fp32 (missing channels zero), zeros. */
+static void fill_block(const nn_narrow *d, const void *x, int iy, int c0, float *dst)
+{
+    size_t left = (size_t)d->pl, n = (size_t)d->w, c = (size_t)d->c;
+    size_t at = (size_t)iy * n * c + (size_t)c0;
+    int nc = d->c - c0 < 16 ? d->c - c0 : 16;
+    memset(dst, 0, left * 16 * sizeof(float));
+    memset(dst + (left + n) * 16, 0, (wide_rowlen(d) - (left + n) * 16) * sizeof(float));
+    float *o = dst + left * 16;
+#ifdef HAVE_AVX512
+    __mmask16 m = tail_mask((size_t)nc);
+    if (d->in_bf16) {
+        const uint16_t *p = (const uint16_t *)x + at;
+        for (size_t px = 0; px < n; px++, p += c)
+            _mm512_storeu_ps(o + px * 16, nn_bf16_to_f32_16(m, p));
+    } else {
+        const float *p = (const float *)x + at;
+        for (size_t px = 0; px < n; px++, p += c)
+            _mm512_storeu_ps(o + px * 16, _mm512_maskz_loadu_ps(m, p));
+    }
+#else
+    for (size_t px = 0; px < n; px++)
+        for (int l = 0; l < 16; l++) {
+            size_t i = at + px * c + (size_t)l;
+            o[px * 16 + (size_t)l] = l >= nc ? 0.0f
+                                     : d->in_bf16 ? nn_bf16_to_f32(((const uint16_t *)x)[i])
+                                                  : ((const float *)x)[i];
+        }
+#endif
+}
+
+#ifdef HAVE_AVX512
+/* 8 output pixels from ox, one channel block, k x k taps (k a constant
+ * where inlined): each input vector is loaded once per kernel row and
+ * feeds every accumulator whose window covers it. w: the block's weights,
+ * tap t at w + t * cp. */
+static inline __attribute__((always_inline)) void wide_8(const float *const *rows, const float *w, size_t cp, int ox,
+                                                         const int k, __m512 b, __m512 *out)
+{
+    __m512 acc[8], wk[5];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        acc[i] = b;
+#pragma GCC unroll 5
+    for (int ky = 0; ky < k; ky++) {
+        const float *r = rows[ky] + (size_t)ox * 16;
+#pragma GCC unroll 5
+        for (int kx = 0; kx < k; kx++)
+            wk[kx] = _mm512_loadu_ps(w + (size_t)(ky * k + kx) * cp);
+#pragma GCC unroll 12
+        for (int j = 0; j < 8 + k - 1; j++) {
+            __m512 v = _mm512_loadu_ps(r + (size_t)j * 16);
+#pragma GCC unroll 5
+            for (int kx = 0; kx < k; kx++)
+                if (j - kx >= 0 && j - kx < 8)
+                    acc[j - kx] = _mm512_fmadd_ps(v, wk[kx], acc[j - kx]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        out[i] = acc[i];
+}
+#endif
+
+/* One output row of channel block c0; at: flat index of (row, pixel 0, c0). */
+static void wide_row(const nn_narrow *d, const float *const *rows, int c0, void *y, const void *add, size_t at)
+{
+    size_t cp = wide_cp(d), c = (size_t)d->c;
+    const float *w = d->wrep + c0;
+    int k = d->kh, ox = 0;
+#ifdef HAVE_AVX512
+    __mmask16 m = tail_mask(c - (size_t)c0);
+    __m512 b = _mm512_loadu_ps(d->brep + c0), acc[8];
+    for (; ox < d->ow; ox += 8) {
+        /* the last block of a row of 8 or more ends at its end (and
+         * overlaps the one before); rows under 8 compute into the padding */
+        int b0 = ox + 8 <= d->ow || d->ow < 8 ? ox : d->ow - 8;
+        int end = ox + 8 < d->ow ? ox + 8 : d->ow;
+        if (k == 3)
+            wide_8(rows, w, cp, b0, 3, b, acc);
+        else
+            wide_8(rows, w, cp, b0, 5, b, acc);
+        for (int i = ox; i < end; i++)
+            emit16(d, y, add, at + (size_t)i * c, acc[i - b0], m);
+    }
+#else
+    int nc = d->c - c0 < 16 ? d->c - c0 : 16;
+    for (; ox < d->ow; ox++)
+        for (int l = 0; l < nc; l++) {
+            float v = d->brep[c0 + l];
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++)
+                    v += rows[ky][(size_t)(ox + kx) * 16 + (size_t)l] * w[(size_t)(ky * k + kx) * cp + (size_t)l];
+            emit1(d, y, add, at + (size_t)ox * c + (size_t)l, v);
+        }
+#endif
+}
+
+static void wide_run(const nn_narrow *d, const void *x, const void *add, void *y, float *ws)
+{
+    size_t rowlen = wide_rowlen(d), rowbytes = (size_t)d->w * (size_t)d->c * (d->in_bf16 ? 2 : 4);
+    float *zero = ws + (size_t)d->kh * rowlen;
+    memset(zero, 0, rowlen * sizeof(float));
+    int band = rowbytes * 4 < WIDE_BAND_BYTES ? (int)(WIDE_BAND_BYTES / rowbytes) : 4;
+    for (int oy0 = 0; oy0 < d->oh; oy0 += band) {
+        int oy1 = oy0 + band < d->oh ? oy0 + band : d->oh;
+        for (int c0 = 0; c0 < d->c; c0 += 16) {
+            int have[NN_NARROW_MAX_SPAN];
+            for (int i = 0; i < d->kh; i++)
+                have[i] = -1;
+            for (int oy = oy0; oy < oy1; oy++) {
+                const float *rows[NN_NARROW_MAX_SPAN];
+                for (int ky = 0; ky < d->kh; ky++) {
+                    int iy = oy - d->pt + ky;
+                    if (iy < 0 || iy >= d->h) {
+                        rows[ky] = zero;
+                        continue;
+                    }
+                    int slot = iy % d->kh;
+                    if (have[slot] != iy) {
+                        fill_block(d, x, iy, c0, ws + (size_t)slot * rowlen);
+                        have[slot] = iy;
+                    }
+                    rows[ky] = ws + (size_t)slot * rowlen;
+                }
+                wide_row(d, rows, c0, y, add, (size_t)oy * (size_t)d->ow * (size_t)d->c + (size_t)c0);
+            }
+        }
+    }
+}
+
 void nn_narrow_run(const nn_narrow *d, const void *x, const void *add, void *y, void *ws)
 {
+    if (d->kind == NN_NARROW_DW_WIDE) {
+        wide_run(d, x, add, y, ws);
+        return;
+    }
     int span = span_rows(d), have[NN_NARROW_MAX_SPAN];
     size_t rowlen = (size_t)padded_w(d) * (size_t)d->c + SLACK;
     float *ring = ws;

@@ -496,18 +496,22 @@ static void test_bf16(void **s)
     assert_true(isnan(nn_bf16_to_f32(nn_f32_to_bf16(NAN))));
     assert_true(isinf(nn_bf16_to_f32(nn_f32_to_bf16(INFINITY))));
     assert_true(nn_bf16_to_f32(nn_f32_to_bf16(-2.5f)) == -2.5f);
+    assert_int_equal(nn_f32_to_bf16(1e-39f), 0x0000); /* denormals flush to signed zero */
+    assert_int_equal(nn_f32_to_bf16(-1e-39f), 0x8000);
+    assert_int_equal(nn_f32_to_bf16(1.2e-38f), 0x0083); /* smallest normals round */
     for (size_t n = 0; n < 70; n++) {
         float x[70], back[70];
         uint16_t y[70];
         for (size_t i = 0; i < n; i++)
             x[i] = (float)((tc_urand(&rs) - 0.5) * 1e3);
-        if (n > 20)
-            x[17] = NAN, x[18] = -INFINITY, x[19] = -0.0f;
+        if (n > 22)
+            x[17] = NAN, x[18] = -INFINITY, x[19] = -0.0f, x[20] = 1e-39f, x[21] = -1e-39f, x[22] = 1.2e-38f;
         nn_f32_to_bf16_n(x, y, n);
         nn_bf16_to_f32_n(y, back, n);
         for (size_t i = 0; i < n; i++) {
             assert_int_equal(y[i], nn_f32_to_bf16(x[i]));
-            assert_true(isnan(x[i]) ? isnan(back[i]) : back[i] == x[i] || fabsf(back[i] - x[i]) <= fabsf(x[i]) / 256.0f);
+            assert_true(isnan(x[i]) ? isnan(back[i])
+                                    : back[i] == x[i] || fabsf(back[i] - x[i]) <= fabsf(x[i]) / 256.0f || fabsf(x[i]) < 1.2e-38f);
         }
     }
 }
