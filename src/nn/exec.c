@@ -47,6 +47,10 @@
 #define ALIGN 64
 
 enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_MOVE, ST_REF, ST_CONVERT };
+
+/* How a sum post-op finds the addend in dst: dst shares the addend's
+ * storage (the addend dies there), or the addend is copied in first. */
+enum { SUM_NONE, SUM_IN_PLACE, SUM_COPY };
 enum { ARG_TENSOR, ARG_CONST, ARG_SCRATCH };
 enum { DT_F32 = 0, DT_BF16 = 1 };
 
@@ -67,6 +71,8 @@ typedef struct step {
     int nadd;
     int add[MAX_POSTS];     /* ST_CONV: addends of binary post-ops */
     int addidx[MAX_POSTS];  /* their post-op index */
+    int sum;                /* ST_CONV: the one addend is a oneDNN sum post-op into dst
+                             * (SUM_IN_PLACE or SUM_COPY), not a binary post-op */
     int rin[NN_MAXIN];      /* ST_REF: input tensors (after dtype shadows) */
     nn_narrow *nw;          /* ST_NARROW: kernel parameters and weights (plan-owned) */
     dnnl_primitive_t prim;
@@ -79,7 +85,8 @@ struct nn_plan {
     int bf16, threads;
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
                              * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
-                             * and DEPTH_TO_SPACE, 64 oneDNN for wide bf16 depthwise */
+                             * and DEPTH_TO_SPACE, 64 oneDNN for wide bf16 depthwise, 128 binary
+                             * post-ops for every residual ADD */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -670,6 +677,21 @@ static int prep_narrow(nn_plan *p, step *s)
 
 /* ------------------------------------------------------- convolution */
 
+/* A residual ADD as a sum post-op: in bf16 plans oneDNN 2.6 runs 1x1
+ * convolutions with a binary-add post-op on its slower jit_1x1 AMX kernel
+ * (BlazePose full's 8x8x864->144 projection 0.045 ms instead of 0.012 ms,
+ * a 4x4x288 one 0.034 instead of 0.003); with a sum into dst it keeps the
+ * brgemm kernel. Needs the addend in dst's type and shape. (fp32: no
+ * difference, binary stays.) */
+static int wants_sum(const nn_plan *p, const step *s)
+{
+    if (!p->bf16 || s->nadd != 1 || p->debug & 128 || p->dt[s->add[0]] != p->dt[s->out])
+        return 0;
+    const nn_tensor *a = tens(p, s->add[0]), *y = &p->g->t[p->g->n[s->node].out];
+    return nn_numel(a) == nn_numel(y) && a->ndim == y->ndim &&
+           !memcmp(a->shape, y->shape, sizeof(int64_t) * (size_t)a->ndim);
+}
+
 static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
 {
     const nn_graph *g = p->g;
@@ -685,6 +707,12 @@ static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
         } else if (cn->op == NN_OP_SIGMOID) {
             if (dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_logistic, 0.0f, 0.0f) != dnnl_success)
                 rc = km_seterr(KM_EINTERNAL, "oneDNN: logistic post-op failed");
+        } else if (s->sum) { /* the ADD, accumulated into dst */
+            k++;
+            if (dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success)
+                rc = km_seterr(KM_EINTERNAL, "oneDNN: sum post-op failed");
+            if (!rc)
+                rc = act_post(po, cn->act);
         } else { /* ADD */
             dnnl_memory_desc_t md;
             rc = md_of(p, &md, s->add[k]);
@@ -732,6 +760,7 @@ static int prim_conv(nn_plan *p, step *s)
     DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
                                                   &w_any, &b_md, &dst_md, strides, dil, pl, pr),
        "convolution desc");
+    s->sum = wants_sum(p, s) ? SUM_COPY : SUM_NONE; /* plan_memory may make it in place */
     dnnl_post_ops_t po;
     DN(dnnl_post_ops_create(&po), "post-ops create");
     rc = build_posts(p, s, po);
@@ -763,7 +792,7 @@ static int prim_conv(nn_plan *p, step *s)
     dnnl_memory_desc_t omd;
     md_of(p, &omd, s->out);
     add_arg(s, DNNL_ARG_DST, ARG_TENSOR, s->out, NULL, &omd);
-    for (int i = 0; i < s->nadd; i++) {
+    for (int i = 0; i < s->nadd && !s->sum; i++) {
         dnnl_memory_desc_t amd;
         md_of(p, &amd, s->add[i]);
         add_arg(s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(s->addidx[i]) | DNNL_ARG_SRC_1, ARG_TENSOR, s->add[i], NULL, &amd);
@@ -860,9 +889,40 @@ static int step_reads(const nn_plan *p, const step *s, int *r)
     return n;
 }
 
+/* 1 when a step after s, or the caller, reads storage root. */
+static int read_after(const nn_plan *p, int root, int s)
+{
+    for (int i = 0; i < p->g->nout; i++)
+        if (root_of(p, p->g->out[i]) == root)
+            return 1;
+    for (int k = s + 1; k < p->nsteps; k++) {
+        int r[NN_MAXIN + MAX_POSTS], nr = step_reads(p, &p->steps[k], r);
+        for (int j = 0; j < nr; j++)
+            if (root_of(p, r[j]) == root)
+                return 1;
+    }
+    return 0;
+}
+
+/* A sum post-op's dst takes its addend's storage where the addend dies at
+ * that step (not a caller's input, not the convolution's own source):
+ * no copy before the step, one buffer fewer. */
+static void sums_in_place(nn_plan *p)
+{
+    for (int s = 0; s < p->nsteps; s++) {
+        step *st = &p->steps[s];
+        int ra = st->sum == SUM_COPY ? root_of(p, st->add[0]) : -1;
+        if (ra < 0 || input_of(p, st->add[0]) >= 0 || root_of(p, st->src) == ra || read_after(p, ra, s))
+            continue;
+        p->root[root_of(p, st->out)] = ra;
+        st->sum = SUM_IN_PLACE;
+    }
+}
+
 static int plan_memory(nn_plan *p)
 {
     const nn_graph *g = p->g;
+    sums_in_place(p);
     int nt = p->nt;
     live *lv = calloc((size_t)(nt ? nt : 1), sizeof(live));
     if (!lv)
@@ -1138,6 +1198,9 @@ static int run_step(nn_exec *e, int s)
         return 0;
     }
     default: {
+        if (st->sum == SUM_COPY) /* the addend into dst, for the sum post-op */
+            memcpy(tensor_ptr(e, st->out), tensor_ptr(e, st->add[0]),
+                   (size_t)nn_numel(tens(p, st->out)) * (p->dt[st->out] == DT_BF16 ? 2 : 4));
         dnnl_status_t ds = dnnl_primitive_execute(st->prim, e->stream, st->nargs, e->eargs + (size_t)s * MAX_ARGS);
         if (ds != dnnl_success)
             return km_seterr(KM_EINTERNAL, "oneDNN: execution of step %d failed (status %d)", s, ds);
