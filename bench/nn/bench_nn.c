@@ -37,9 +37,9 @@ static const char *const MULTIPOSE_HEADS[6] = {MV "kpt_heatmap_0/conv2d_7/BiasAd
                                               MV "kpt_regress_0/conv2d_8/BiasAdd", MV "kpt_offset_0/conv2d_9/BiasAdd",
                                               MV "box_scale_0/conv2d_5/BiasAdd", MV "box_offset_0/conv2d_6/BiasAdd"};
 
-/* BlazePose landmarks without the segmentation head (kinema's pose
- * pipeline does not use the mask): landmarks, score, heatmap, world. */
-static const char *const BP_NOSEG[4] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
+/* BlazePose landmarks as kinema's pose pipeline cuts them (src/pose/net.c):
+ * landmarks, score, world; no segmentation mask, no heatmap. */
+static const char *const BP_PIPELINE[3] = {"Identity", "Identity_1", "Identity_4"};
 
 typedef struct bcase {
     const char *name, *path;
@@ -52,7 +52,7 @@ static const bcase CASES[] = {
     {"blazepose-detector", "tflite/pose_detection.tflite", NULL, 0, 0, 0},
     {"blazepose-lite", "tflite/pose_landmark_lite.tflite", NULL, 0, 0, 0},
     {"blazepose-full", "tflite/pose_landmark_full.tflite", NULL, 0, 9, 3},
-    {"blazepose-full-noseg", "tflite/pose_landmark_full.tflite", BP_NOSEG, 4, 9, 3},
+    {"blazepose-full-pipeline", "tflite/pose_landmark_full.tflite", BP_PIPELINE, 3, 9, 3},
     {"blazepose-heavy", "tflite/pose_landmark_heavy.tflite", NULL, 0, 0, 0},
     {"blazepose-full-tfjs", "tfjs/blazepose-full.json", NULL, 0, 0, 0},
     {"movenet-lightning", "tfjs/movenet-lightning.json", MOVENET_HEADS, 4, 6, 0},
@@ -180,14 +180,14 @@ static void bench_case(const char *dir, const bcase *c, km_precision prec, int i
     snprintf(path, sizeof(path), "%s/%s", dir, c->path);
     struct stat st;
     if (stat(path, &st) != 0) {
-        printf("%-20s %-5s missing %s\n", c->name, prec == KM_PREC_BF16 ? "bf16" : "fp32", path);
+        printf("%-23s %-5s missing %s\n", c->name, prec == KM_PREC_BF16 ? "bf16" : "fp32", path);
         return;
     }
     km_model_opts o = {.precision = prec, .threads = 1, .outputs = c->outs, .noutputs = c->nouts};
     km_model *m = NULL, *m2 = NULL;
     double t0 = km_now_s();
     if (km_model_load(&m, path, &o) || km_model_clone(&m2, m)) {
-        printf("%-20s load failed: %s\n", c->name, km_errmsg());
+        printf("%-23s load failed: %s\n", c->name, km_errmsg());
         km_model_free(m);
         return;
     }
@@ -239,7 +239,7 @@ static void bench_case(const char *dir, const bcase *c, km_precision prec, int i
         snprintf(ocol, sizeof(ocol), "%8.2f %6.1fx", orc, orc / ms1);
     else
         snprintf(ocol, sizeof(ocol), "%8s %7s", "-", "-");
-    printf("%-20s %-5s %7.3f %8.2f %7.2f %8.2f %8.2f %8.1f %6.1f%%  %7.0f %s  %s%s\n", c->name,
+    printf("%-23s %-5s %7.3f %8.2f %7.2f %8.2f %8.2f %8.1f %6.1f%%  %7.0f %s  %s%s\n", c->name,
            prec == KM_PREC_BF16 ? "bf16" : "fp32", gf, ms1, ms1min, ms2, ms2t, gf / ms1 * 1e3,
            100.0 * gf / ms1 * 1e3 / peak, load_ms, ocol, tgt, a.rc || b.rc ? " (run error)" : "");
     io_free(&a);
@@ -284,7 +284,7 @@ int main(int argc, char **argv)
            "# OpenMP team. Peak (1x1 conv 56x56x256->256, 1 thread, fastest of 40 runs):\n"
            "# fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s%s; %%peak is against the peak of the row's precision\n",
            iters, p32, p16, has16 ? "" : " (no AMX/AVX512-BF16)");
-    printf("%-20s %-5s %7s %8s %7s %8s %8s %8s %7s  %7s %8s %7s  %s\n", "model", "prec", "GFLOP", "ms/1thr", "min",
+    printf("%-23s %-5s %7s %8s %7s %8s %8s %8s %7s  %7s %8s %7s  %s\n", "model", "prec", "GFLOP", "ms/1thr", "min",
            "ms/2par", "ms/2thr", "GFLOP/s", "%peak", "load ms", "oracle", "speedup", "target (1 core, median)");
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
         if (only && strcmp(only, CASES[i].name))
