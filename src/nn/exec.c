@@ -308,8 +308,7 @@ static const nn_tensor *tens(const nn_plan *p, int t)
 static int own_narrow(const nn_plan *p, const nn_node *n, int x)
 {
     const nn_tensor *xt = &p->g->t[x], *yt = &p->g->t[n->out];
-    if (p->debug & 16 || xt->ndim != 4 || yt->ndim != 4 || xt->shape[0] != 1 || n->stride[0] != 1 ||
-        n->stride[1] != 1)
+    if (p->debug & 16 || xt->ndim != 4 || yt->ndim != 4 || xt->shape[0] != 1 || n->stride[0] != n->stride[1])
         return 0;
     int dw = n->op == NN_OP_DWCONV2D;
     if (!dw && n->op != NN_OP_CONV2D)
@@ -317,9 +316,9 @@ static int own_narrow(const nn_plan *p, const nn_node *n, int x)
     if (dw && yt->shape[3] != xt->shape[3])
         return 0;
     if (dw && p->bf16 && !(p->debug & 64) &&
-        nn_narrow_wide_fits((int)xt->shape[3], n->kernel[0], n->kernel[1], n->dil[0], n->dil[1]))
+        nn_narrow_wide_fits((int)xt->shape[3], n->kernel[0], n->kernel[1], n->dil[0], n->dil[1], n->stride[0]))
         return 1;
-    if (xt->shape[3] > 16 || yt->shape[3] > 16)
+    if (n->stride[0] != 1 || xt->shape[3] > 16 || yt->shape[3] > 16)
         return 0;
     return nn_narrow_fits((int)xt->shape[3], dw ? 0 : (int)yt->shape[3], n->kernel[0], n->kernel[1], n->dil[0]);
 }
@@ -653,6 +652,7 @@ static int prep_narrow(nn_plan *p, step *s)
     d->kw = n->kernel[1];
     d->dh = n->dil[0];
     d->dw = n->dil[1];
+    d->stride = n->stride[0];
     d->pt = n->pad[0] + s->extra[0];
     d->pl = n->pad[1] + s->extra[1];
     d->in_bf16 = p->dt[s->src] == DT_BF16;

@@ -51,17 +51,20 @@ int nn_narrow_fits(int c, int co, int kh, int kw, int dh)
     return kh == 1 && kw == 1 && divides16(co) && 16 / co * c <= 32;
 }
 
-int nn_narrow_wide_fits(int c, int kh, int kw, int dh, int dw)
+int nn_narrow_wide_fits(int c, int kh, int kw, int dh, int dw, int stride)
 {
-    return c > 16 && kh == kw && (kh == 3 || kh == 5) && dh == 1 && dw == 1;
+    /* 3x3 at stride 2 widens 4 input pixels per output's 9 FMAs and lost
+     * to oneDNN (BlazePose full's 128x128x64 layer 0.24 vs 0.13 ms) */
+    return c > 16 && kh == kw && (kh == 3 || kh == 5) && dh == 1 && dw == 1 && (stride == 1 || (stride == 2 && kh == 5));
 }
 
 /* Wide kind: a ring row is one channel block, 16 floats per pixel, wide
- * enough for a block of 8 output pixels on rows narrower than 8. */
+ * enough for the input of every block of 8 output pixels (on rows under 8
+ * pixels too). */
 static size_t wide_rowlen(const nn_narrow *d)
 {
-    int px = padded_w(d) > 8 + d->kw - 1 ? padded_w(d) : 8 + d->kw - 1;
-    return (size_t)px * 16 + SLACK;
+    int ow = d->ow > 8 ? d->ow : 8, px = (ow - 1) * d->stride + d->kw;
+    return (size_t)(px > d->pl + d->w ? px : d->pl + d->w) * 16 + SLACK;
 }
 
 size_t nn_narrow_workspace(const nn_narrow *d)
@@ -353,12 +356,12 @@ static void fill_block(const nn_narrow *d, const void *x, int iy, int c0, float 
 }
 
 #ifdef HAVE_AVX512
-/* 8 output pixels from ox, one channel block, k x k taps (k a constant
- * where inlined): each input vector is loaded once per kernel row and
- * feeds every accumulator whose window covers it. w: the block's weights,
+/* 8 output pixels from ox, one channel block, k x k taps at stride s (k,
+ * s constants where inlined): each input vector is loaded once per kernel
+ * row and feeds every accumulator whose window covers it. w: the block's weights,
  * tap t at w + t * cp. */
 static inline __attribute__((always_inline)) void wide_8(const float *const *rows, const float *w, size_t cp, int ox,
-                                                         const int k, __m512 b, __m512 *out)
+                                                         const int k, const int s, __m512 b, __m512 *out)
 {
     __m512 acc[8], wk[5];
 #pragma GCC unroll 8
@@ -366,17 +369,17 @@ static inline __attribute__((always_inline)) void wide_8(const float *const *row
         acc[i] = b;
 #pragma GCC unroll 5
     for (int ky = 0; ky < k; ky++) {
-        const float *r = rows[ky] + (size_t)ox * 16;
+        const float *r = rows[ky] + (size_t)(ox * s) * 16;
 #pragma GCC unroll 5
         for (int kx = 0; kx < k; kx++)
             wk[kx] = _mm512_loadu_ps(w + (size_t)(ky * k + kx) * cp);
-#pragma GCC unroll 12
-        for (int j = 0; j < 8 + k - 1; j++) {
+#pragma GCC unroll 19
+        for (int j = 0; j < 7 * s + k; j++) { /* input pixel j feeds output (j - kx) / s */
             __m512 v = _mm512_loadu_ps(r + (size_t)j * 16);
 #pragma GCC unroll 5
             for (int kx = 0; kx < k; kx++)
-                if (j - kx >= 0 && j - kx < 8)
-                    acc[j - kx] = _mm512_fmadd_ps(v, wk[kx], acc[j - kx]);
+                if (j - kx >= 0 && (j - kx) % s == 0 && (j - kx) / s < 8)
+                    acc[(j - kx) / s] = _mm512_fmadd_ps(v, wk[kx], acc[(j - kx) / s]);
         }
     }
 #pragma GCC unroll 8
@@ -399,10 +402,14 @@ static void wide_row(const nn_narrow *d, const float *const *rows, int c0, void 
          * overlaps the one before); rows under 8 compute into the padding */
         int b0 = ox + 8 <= d->ow || d->ow < 8 ? ox : d->ow - 8;
         int end = ox + 8 < d->ow ? ox + 8 : d->ow;
-        if (k == 3)
-            wide_8(rows, w, cp, b0, 3, b, acc);
+        if (d->stride == 1 && k == 3)
+            wide_8(rows, w, cp, b0, 3, 1, b, acc);
+        else if (d->stride == 1)
+            wide_8(rows, w, cp, b0, 5, 1, b, acc);
+        else if (k == 3)
+            wide_8(rows, w, cp, b0, 3, 2, b, acc);
         else
-            wide_8(rows, w, cp, b0, 5, b, acc);
+            wide_8(rows, w, cp, b0, 5, 2, b, acc);
         for (int i = ox; i < end; i++)
             emit16(d, y, add, at + (size_t)i * c, acc[i - b0], m);
     }
@@ -413,7 +420,8 @@ static void wide_row(const nn_narrow *d, const float *const *rows, int c0, void 
             float v = d->brep[c0 + l];
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++)
-                    v += rows[ky][(size_t)(ox + kx) * 16 + (size_t)l] * w[(size_t)(ky * k + kx) * cp + (size_t)l];
+                    v += rows[ky][(size_t)(ox * d->stride + kx) * 16 + (size_t)l] *
+                         w[(size_t)(ky * k + kx) * cp + (size_t)l];
             emit1(d, y, add, at + (size_t)ox * c + (size_t)l, v);
         }
 #endif
@@ -421,7 +429,7 @@ static void wide_row(const nn_narrow *d, const float *const *rows, int c0, void 
 
 static void wide_run(const nn_narrow *d, const void *x, const void *add, void *y, float *ws)
 {
-    size_t rowlen = wide_rowlen(d), rowbytes = (size_t)d->w * (size_t)d->c * (d->in_bf16 ? 2 : 4);
+    size_t rowlen = wide_rowlen(d), rowbytes = (size_t)d->w * (size_t)d->c * (d->in_bf16 ? 2 : 4) * (size_t)d->stride;
     float *zero = ws + (size_t)d->kh * rowlen;
     memset(zero, 0, rowlen * sizeof(float));
     int band = rowbytes * 4 < WIDE_BAND_BYTES ? (int)(WIDE_BAND_BYTES / rowbytes) : 4;
@@ -434,7 +442,7 @@ static void wide_run(const nn_narrow *d, const void *x, const void *add, void *y
             for (int oy = oy0; oy < oy1; oy++) {
                 const float *rows[NN_NARROW_MAX_SPAN];
                 for (int ky = 0; ky < d->kh; ky++) {
-                    int iy = oy - d->pt + ky;
+                    int iy = oy * d->stride - d->pt + ky;
                     if (iy < 0 || iy >= d->h) {
                         rows[ky] = zero;
                         continue;

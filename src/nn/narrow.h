@@ -15,7 +15,7 @@
  * of 16/CO pixels from C lane permutes of the input and C FMAs.
  *
  * Wide depthwise (NN_NARROW_DW_WIDE): depthwise 3x3 and 5x5 convolutions
- * on more than 16 channels, undilated. oneDNN 2.6 runs them at 40-65
+ * on more than 16 channels, undilated, stride 1 (5x5 also stride 2). oneDNN 2.6 runs them at 40-65
  * GFLOP/s on bf16 tensors on one core (it widens every tap's bf16 load);
  * here one block of 16 channels at a time fills a small ring of fp32 rows
  * (widened once, zero padded, L1-resident), and 8 output pixels are made
@@ -45,7 +45,8 @@ typedef struct nn_narrow {
     int h, w, c;            /* input (batch 1, NHWC) */
     int oh, ow;             /* output: co channels */
     int co;                 /* c (depthwise), 1 (one output), 2-16 dividing 16 (pointwise) */
-    int kh, kw, dh, dw;     /* kernel and dilation; stride is 1 */
+    int kh, kw, dh, dw;     /* kernel and dilation */
+    int stride;             /* 1; the wide kind also 2 (both axes) */
     int pt, pl;             /* top and left zero padding */
     int in_bf16, out_bf16;
     const float *wrep;      /* [kh][kw][16]: weight of lane l is w[ky][kx][l % c];
@@ -61,7 +62,7 @@ typedef struct nn_narrow {
  * channels of a dense convolution, 0 for depthwise). */
 int nn_narrow_fits(int c, int co, int kh, int kw, int dh);
 /* 1 when a depthwise node with these parameters fits the wide kind. */
-int nn_narrow_wide_fits(int c, int kh, int kw, int dh, int dw);
+int nn_narrow_wide_fits(int c, int kh, int kw, int dh, int dw, int stride);
 /* Bytes of workspace nn_narrow_run needs. */
 size_t nn_narrow_workspace(const nn_narrow *d);
 /* add: the addend (output shape, fp32 or bf16 per add_bf16) or NULL. */

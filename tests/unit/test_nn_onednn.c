@@ -167,7 +167,7 @@ static void test_convs(void **s)
 }
 
 /* Depthwise (oneDNN; narrow.c for 1-16 channels at stride 1, and in bf16
- * plans for more channels at 3x3 / 5x5): widths below and above the
+ * plans for more channels at 3x3 / 5x5, 5x5 also at stride 2): widths below and above the
  * kernels' blocks, channel counts with vector tails, strides, dilations,
  * VALID/SAME, fp32 or bf16 input, and fused residual ADD / RELU6 /
  * LOGISTIC; then maps tall and wide enough that the wide kernel splits
@@ -175,11 +175,11 @@ static void test_convs(void **s)
 static void test_depthwise(void **s)
 {
     (void)s;
-    for (int it = 0; it < 4; it++) {
+    for (int it = 0; it < 6; it++) {
         nn_graph g;
         memset(&g, 0, sizeof(g));
         int x = input4(&g, 1, 90 + it, 120 + it, it & 1 ? 40 : 24);
-        int y = conv(&g, x, 1, 0, it < 2 ? 3 : 5, 1, it & 1, NN_ACT_RELU6);
+        int y = conv(&g, x, 1, 0, it < 2 ? 3 : 5, it < 4 ? 1 : 2, it & 1, NN_ACT_RELU6);
         g.out[g.nout++] = y;
         check_graph(&g, 1e-4);
     }
