@@ -82,6 +82,7 @@ typedef struct step {
 
 struct nn_plan {
     const nn_graph *g;
+    nn_graph *consume;      /* nn_plan_create_consuming: g, whose weights planning frees */
     int bf16, threads;
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
                              * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
@@ -98,12 +99,27 @@ struct nn_plan {
     size_t arena, scratch;
 };
 
+/* An executor keeps memory objects bound to the workspaces of the last
+ * NSLOTS threads that ran it: pool threads take the jobs of a video in any
+ * order, and rebinding a BlazePose executor's few hundred handles on every
+ * switch cost 4 % of `kinema pose` on vtest.avi. */
+#define NSLOTS 4
+
+typedef struct binding {
+    uint8_t *ws;            /* NULL: not bound yet */
+    dnnl_memory_t *mems;
+    dnnl_exec_arg_t *eargs;
+    unsigned long last;     /* e->runs when last used */
+} binding;
+
 struct nn_exec {
     const nn_plan *p;
-    uint8_t *arena, *scratch;
+    uint8_t *arena, *scratch; /* in the running thread's workspace */
     dnnl_stream_t stream;
-    dnnl_memory_t *mems;    /* per step, per arg (NULL for ARG_CONST) */
-    dnnl_exec_arg_t *eargs; /* per step, MAX_ARGS */
+    dnnl_memory_t *mems;    /* this run's binding: per step, per arg (NULL for ARG_CONST) */
+    dnnl_exec_arg_t *eargs; /* this run's binding: per step, MAX_ARGS */
+    binding slot[NSLOTS];   /* memory objects bound to recent threads' workspaces */
+    unsigned long runs;
     unsigned char *in_arg;  /* per step, per arg: 1 + graph input it reads, 0 */
     const float *cur_in[NN_MAXIN]; /* this run's inputs, read in place */
     int prof;               /* KM_NN_PROFILE=1 */
@@ -584,6 +600,22 @@ static int chain_next(const nn_graph *g, int head, int cur)
     return -1;
 }
 
+/* nn_plan_create_consuming: free the IR weights of step s's convolution
+ * now that the plan has its own copy, unless a later step reads them too. */
+static void consume_weights(nn_plan *p, int s)
+{
+    int t = p->g->n[p->steps[s].node].in[1];
+    if (!p->consume)
+        return;
+    for (int k = s + 1; k < p->nsteps; k++) {
+        const nn_node *n = p->steps[k].node >= 0 ? &p->g->n[p->steps[k].node] : NULL;
+        for (int j = 0; n && j < n->nin; j++)
+            if (n->in[j] == t)
+                return;
+    }
+    nn_graph_release(p->consume, t);
+}
+
 /* ------------------------------------------------ narrow convolutions */
 
 static void clamp_act(nn_act a, float *lo, float *hi)
@@ -1027,7 +1059,19 @@ static char *keep_f32_set(const nn_plan *p)
     return k;
 }
 
+static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int bf16, int threads);
+
 int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
+{
+    return plan_create(out, g, NULL, bf16, threads);
+}
+
+int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int bf16, int threads)
+{
+    return plan_create(out, g, g, bf16, threads);
+}
+
+static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int bf16, int threads)
 {
     *out = NULL;
     dnnl_engine_t eng = NULL;
@@ -1038,6 +1082,7 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
     if (!p)
         return km_seterr(KM_ENOMEM, "out of memory (plan)");
     p->g = g;
+    p->consume = consume;
     p->bf16 = bf16;
     p->threads = threads;
     p->debug = getenv("KM_NN_NOFUSE") ? atoi(getenv("KM_NN_NOFUSE")) : 0;
@@ -1065,6 +1110,8 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
             rc = prim_conv(p, st);
         else if (st->kind == ST_NARROW)
             rc = prep_narrow(p, st);
+        if (!rc && (st->kind == ST_CONV || st->kind == ST_NARROW))
+            consume_weights(p, s);
         else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
             rc = prim_pool_resample(p, st);
         else if (st->kind == ST_REF && !bf16)
@@ -1119,6 +1166,142 @@ static void *tensor_ptr(const nn_exec *e, int t)
     return e->arena + p->off[root_of(p, t)];
 }
 
+/* ---------------------------------------------------------- workspaces */
+
+/* A run's activations and scratch are dead once its outputs are copied
+ * out, so every executor a thread runs uses that thread's one workspace,
+ * grown to the largest need, instead of an arena of its own: the nine
+ * executors of `kinema pose` with all six models held 47 MB of arenas and
+ * scratch, two threads' workspaces hold about 20. Freed when the thread
+ * exits (the main thread's at exit). */
+typedef struct workspace {
+    uint8_t *buf;
+    size_t size;
+} workspace;
+
+static pthread_key_t g_ws_key;
+static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
+static int g_ws_ok;
+
+static void ws_destroy(void *v)
+{
+    workspace *w = v;
+    if (w)
+        free(w->buf);
+    free(w);
+}
+
+static void ws_at_exit(void)
+{
+    ws_destroy(pthread_getspecific(g_ws_key));
+    pthread_setspecific(g_ws_key, NULL);
+}
+
+static void ws_init(void)
+{
+    g_ws_ok = pthread_key_create(&g_ws_key, ws_destroy) == 0 && atexit(ws_at_exit) == 0;
+}
+
+/* The calling thread's workspace, at least `need` bytes (zeroed when it
+ * grows); NULL when out of memory. */
+static uint8_t *thread_workspace(size_t need)
+{
+    pthread_once(&g_ws_once, ws_init);
+    if (!g_ws_ok)
+        return NULL;
+    workspace *w = pthread_getspecific(g_ws_key);
+    if (!w) {
+        w = calloc(1, sizeof(*w));
+        if (!w || pthread_setspecific(g_ws_key, w) != 0) {
+            free(w);
+            return NULL;
+        }
+    }
+    if (!w->buf || w->size < need) {
+        free(w->buf);
+        w->size = 0;
+        w->buf = aligned_alloc(ALIGN, need);
+        if (!w->buf)
+            return NULL;
+        memset(w->buf, 0, need);
+        w->size = need;
+    }
+    return w->buf;
+}
+
+static void free_slot(const nn_plan *p, binding *b)
+{
+    for (size_t i = 0; b->mems && i < (size_t)p->nsteps * MAX_ARGS; i++)
+        if (b->mems[i])
+            dnnl_memory_destroy(b->mems[i]);
+    free(b->mems);
+    free(b->eargs);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Slot b's memory objects, made on its first use (a single-threaded
+ * caller never pays for the other slots); on failure b stays empty. */
+static int make_slot(nn_exec *e, binding *b)
+{
+    const nn_plan *p = e->p;
+    size_t n = (size_t)(p->nsteps ? p->nsteps : 1) * MAX_ARGS;
+    b->mems = calloc(n, sizeof(dnnl_memory_t));
+    b->eargs = calloc(n, sizeof(dnnl_exec_arg_t));
+    int rc = b->mems && b->eargs ? 0 : km_seterr(KM_ENOMEM, "out of memory (executor)");
+    for (int s = 0; !rc && s < p->nsteps; s++)
+        for (int a = 0; !rc && a < p->steps[s].nargs; a++) {
+            const sarg *sa = &p->steps[s].args[a];
+            size_t k = (size_t)s * MAX_ARGS + (size_t)a;
+            dnnl_memory_t m = sa->mem;
+            if (sa->kind != ARG_CONST && dnnl_memory_create(&m, &sa->md, g_engine, NULL) != dnnl_success)
+                rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create memory");
+            else if (sa->kind != ARG_CONST)
+                b->mems[k] = m;
+            b->eargs[k].arg = sa->arg;
+            b->eargs[k].memory = m;
+        }
+    if (rc)
+        free_slot(p, b);
+    return rc;
+}
+
+/* This run's binding for workspace ws: the slot already bound to it, or
+ * the least recently used one, (re)bound: activations, then scratch;
+ * inputs are bound by every run. */
+static int bind_workspace(nn_exec *e, uint8_t *ws)
+{
+    const nn_plan *p = e->p;
+    binding *b = &e->slot[0];
+    for (int i = 0; i < NSLOTS && b->ws != ws; i++)
+        if (e->slot[i].ws == ws || e->slot[i].last < b->last)
+            b = &e->slot[i];
+    b->last = ++e->runs;
+    e->arena = ws;
+    e->scratch = ws + (p->arena + ALIGN - 1) / ALIGN * ALIGN;
+    if (b->ws != ws) {
+        int rc = b->mems ? 0 : make_slot(e, b);
+        b->ws = NULL;
+        for (int s = 0; !rc && s < p->nsteps; s++)
+            for (int a = 0; !rc && a < p->steps[s].nargs; a++) {
+                const sarg *sa = &p->steps[s].args[a];
+                size_t k = (size_t)s * MAX_ARGS + (size_t)a;
+                void *h = NULL;
+                if (sa->kind == ARG_SCRATCH)
+                    h = e->scratch;
+                else if (sa->kind == ARG_TENSOR && !e->in_arg[k])
+                    h = tensor_ptr(e, sa->tensor);
+                if (h && dnnl_memory_set_data_handle(b->mems[k], h) != dnnl_success)
+                    rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot bind the workspace");
+            }
+        if (rc)
+            return rc;
+        b->ws = ws;
+    }
+    e->mems = b->mems;
+    e->eargs = b->eargs;
+    return 0;
+}
+
 int nn_exec_create(nn_exec **out, const nn_plan *p)
 {
     *out = NULL;
@@ -1127,36 +1310,17 @@ int nn_exec_create(nn_exec **out, const nn_plan *p)
         return km_seterr(KM_ENOMEM, "out of memory (executor)");
     e->p = p;
     e->prof = getenv("KM_NN_PROFILE") && getenv("KM_NN_PROFILE")[0] == '1';
-    size_t ns = (size_t)(p->nsteps ? p->nsteps : 1);
-    e->arena = aligned_alloc(ALIGN, p->arena ? p->arena : ALIGN);
-    e->scratch = p->scratch ? aligned_alloc(ALIGN, (p->scratch + ALIGN - 1) / ALIGN * ALIGN) : NULL;
-    e->mems = calloc(ns * MAX_ARGS, sizeof(dnnl_memory_t));
-    e->eargs = calloc(ns * MAX_ARGS, sizeof(dnnl_exec_arg_t));
-    e->in_arg = calloc(ns * MAX_ARGS, 1);
-    int rc = 0;
-    if (!e->arena || (p->scratch && !e->scratch) || !e->mems || !e->eargs || !e->in_arg)
-        rc = km_seterr(KM_ENOMEM, "out of memory (arena of %zu bytes)", p->arena);
+    size_t n = (size_t)(p->nsteps ? p->nsteps : 1) * MAX_ARGS;
+    e->in_arg = calloc(n, 1);
+    int rc = e->in_arg ? 0 : km_seterr(KM_ENOMEM, "out of memory (executor)");
     if (!rc && dnnl_stream_create(&e->stream, g_engine, dnnl_stream_default_flags) != dnnl_success)
         rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create stream");
-    if (!rc)
-        memset(e->arena, 0, p->arena);
-    for (int s = 0; !rc && s < p->nsteps; s++) {
-        const step *st = &p->steps[s];
-        for (int a = 0; !rc && a < st->nargs; a++) {
-            const sarg *sa = &st->args[a];
-            dnnl_memory_t m = sa->mem;
-            if (sa->kind != ARG_CONST) {
-                void *h = sa->kind == ARG_SCRATCH ? (void *)e->scratch : tensor_ptr(e, sa->tensor);
-                if (sa->kind == ARG_TENSOR)
-                    e->in_arg[(size_t)s * MAX_ARGS + a] = (unsigned char)(input_of(p, sa->tensor) + 1);
-                if (dnnl_memory_create(&m, &sa->md, g_engine, h) != dnnl_success)
-                    rc = km_seterr(KM_EINTERNAL, "oneDNN: cannot create memory");
-                e->mems[(size_t)s * MAX_ARGS + a] = m;
-            }
-            e->eargs[(size_t)s * MAX_ARGS + a].arg = sa->arg;
-            e->eargs[(size_t)s * MAX_ARGS + a].memory = m;
+    for (int s = 0; !rc && s < p->nsteps; s++)
+        for (int a = 0; a < p->steps[s].nargs; a++) {
+            const sarg *sa = &p->steps[s].args[a];
+            if (sa->kind == ARG_TENSOR)
+                e->in_arg[(size_t)s * MAX_ARGS + (size_t)a] = (unsigned char)(input_of(p, sa->tensor) + 1);
         }
-    }
     if (rc) {
         nn_exec_free(e);
         return rc;
@@ -1234,6 +1398,13 @@ int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs)
     const nn_plan *p = e->p;
     const nn_graph *g = p->g;
     int prof = e->prof;
+    size_t need = (p->arena + ALIGN - 1) / ALIGN * ALIGN + (p->scratch + ALIGN - 1) / ALIGN * ALIGN;
+    uint8_t *ws = thread_workspace(need ? need : ALIGN);
+    if (!ws)
+        return km_seterr(KM_ENOMEM, "out of memory (workspace of %zu bytes)", need);
+    int brc = bind_workspace(e, ws);
+    if (brc)
+        return brc;
     for (int i = 0; i < g->nin; i++)
         e->cur_in[i] = inputs[i];
     for (size_t k = 0; k < (size_t)p->nsteps * MAX_ARGS; k++)
@@ -1260,17 +1431,10 @@ void nn_exec_free(nn_exec *e)
 {
     if (!e)
         return;
-    const nn_plan *p = e->p;
-    if (e->mems)
-        for (size_t i = 0; i < (size_t)p->nsteps * MAX_ARGS; i++)
-            if (e->mems[i])
-                dnnl_memory_destroy(e->mems[i]);
+    for (int s = 0; s < NSLOTS; s++)
+        free_slot(e->p, &e->slot[s]);
     if (e->stream)
         dnnl_stream_destroy(e->stream);
-    free(e->mems);
-    free(e->eargs);
     free(e->in_arg);
-    free(e->arena);
-    free(e->scratch);
     free(e);
 }

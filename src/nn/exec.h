@@ -5,8 +5,10 @@
  * reuse by liveness, oneDNN primitive creation and the one-time reorder
  * of weights into the layout oneDNN picks) is costly and immutable, so it
  * lives in an nn_plan shared by every clone of a model; each nn_exec holds
- * only the mutable state of one inference (arena, scratchpad, memory
- * objects) so several executors of one plan can run in parallel.
+ * only its stream and memory objects, so several executors of one plan can
+ * run in parallel. A run's activations and scratchpad live in the calling
+ * thread's workspace, shared by every executor that thread runs (they are
+ * dead once the outputs are copied out) and freed when the thread exits.
  *
  * Ownership: an nn_plan borrows the graph (which must outlive it); an
  * nn_exec borrows its plan. Free executors before their plan.
@@ -21,6 +23,10 @@ typedef struct nn_exec nn_exec;
 
 /* bf16: run dense convolutions in bf16 (caller checked CPU support). */
 int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads);
+/* The same, and frees each convolution's IR weights (nn_graph_release) as
+ * soon as the plan holds its own copy, so that a load never holds both in
+ * full; g cannot be planned again afterwards. */
+int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int bf16, int threads);
 void nn_plan_free(nn_plan *p);
 int nn_exec_create(nn_exec **out, const nn_plan *p);
 /* inputs/outputs follow g->in / g->out order. */

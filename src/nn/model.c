@@ -213,11 +213,9 @@ static int shared_build(shared *sh, const char *path, const km_model_opts *opts,
         rc = check_activation_size(sh->g, path);
     if (!rc && !use_ref) {
         nn_set_threads(opts && opts->threads > 0 ? opts->threads : 1);
-        rc = nn_plan_create(&sh->plan, sh->g, bf16, opts && opts->threads > 0 ? opts->threads : 1);
-        /* the plan holds reordered copies of the convolution weights */
-        for (int i = 0; !rc && i < sh->g->nn; i++)
-            if (sh->g->n[i].op == NN_OP_CONV2D || sh->g->n[i].op == NN_OP_DWCONV2D)
-                nn_graph_release(sh->g, sh->g->n[i].in[1]);
+        /* the plan keeps reordered copies of the convolution weights and
+         * frees the IR's as it goes */
+        rc = nn_plan_create_consuming(&sh->plan, sh->g, bf16, opts && opts->threads > 0 ? opts->threads : 1);
     }
     /* loading freed the file bytes, fp16 decodes and the IR weights copies
      * (tens of MB): give the pages back to the system (glibc) */

@@ -506,6 +506,76 @@ static void test_clone_parallel(void **s)
         clone_parallel(path, KM_PREC_BF16);
 }
 
+/* Executors share their thread's workspace (activations and scratch) and
+ * keep memory bindings for a few recent threads: runs of two executors
+ * interleaved on one thread, and of one executor on more threads than it
+ * keeps bindings for (the workspace grows, bindings are recycled), give
+ * the same bits as each executor alone. */
+typedef struct ws_run {
+    nn_exec *e[2];
+    float *in[2], *out[2];
+    int rc;
+} ws_run;
+
+static void *ws_thread(void *arg)
+{
+    ws_run *r = arg;
+    r->rc = 0;
+    for (int k = 1; k >= 0 && !r->rc; k--) /* the larger graph first: the workspace does not grow for the other */
+        r->rc = nn_exec_run(r->e[k], (const float *const *)&r->in[k], &r->out[k]);
+    return NULL;
+}
+
+static void test_thread_workspaces(void **s)
+{
+    (void)s;
+    for (int bf16 = 0; bf16 <= nn_cpu_has_bf16(); bf16++) {
+        nn_graph g[2];
+        nn_plan *p[2];
+        ws_run r;
+        float *want[2];
+        size_t nout[2];
+        for (int k = 0; k < 2; k++) {
+            memset(&g[k], 0, sizeof(g[k]));
+            int x = input4(&g[k], 1, 20 + 30 * k, 24 + 30 * k, 32);
+            int y = conv(&g[k], x, 0, 48, 3, 1, 1, NN_ACT_RELU6);
+            y = conv(&g[k], y, 1, 0, 5, 1, 1, NN_ACT_RELU6);
+            y = simple(&g[k], NN_OP_ADD, conv(&g[k], y, 0, 32, 1, 1, 1, NN_ACT_NONE), x, NN_ACT_NONE);
+            g[k].out[g[k].nout++] = y;
+            nout[k] = (size_t)nn_numel(&g[k].t[y]);
+            assert_int_equal(nn_plan_create(&p[k], &g[k], bf16, 1), 0);
+            assert_int_equal(nn_exec_create(&r.e[k], p[k]), 0);
+            r.in[k] = rand_data(nn_numel(&g[k].t[x]));
+            r.out[k] = malloc(sizeof(float) * nout[k]);
+            want[k] = malloc(sizeof(float) * nout[k]);
+            assert_int_equal(nn_exec_run(r.e[k], (const float *const *)&r.in[k], &want[k]), 0);
+        }
+        for (int it = 0; it < 3; it++) /* interleaved on this thread */
+            for (int k = 0; k < 2; k++) {
+                assert_int_equal(nn_exec_run(r.e[k], (const float *const *)&r.in[k], &r.out[k]), 0);
+                assert_memory_equal(r.out[k], want[k], sizeof(float) * nout[k]);
+            }
+        for (int t = 0; t < 6; t++) { /* one new thread after another */
+            pthread_t th;
+            memset(r.out[0], 0, sizeof(float) * nout[0]);
+            memset(r.out[1], 0, sizeof(float) * nout[1]);
+            assert_int_equal(pthread_create(&th, NULL, ws_thread, &r), 0);
+            pthread_join(th, NULL);
+            assert_int_equal(r.rc, 0);
+            for (int k = 0; k < 2; k++)
+                assert_memory_equal(r.out[k], want[k], sizeof(float) * nout[k]);
+        }
+        for (int k = 0; k < 2; k++) {
+            nn_exec_free(r.e[k]);
+            nn_plan_free(p[k]);
+            nn_graph_free(&g[k]);
+            free(r.in[k]);
+            free(r.out[k]);
+            free(want[k]);
+        }
+    }
+}
+
 /* Loading the same file with the same options shares one graph and plan
  * (tensor names are borrowed from it, so the pointers are equal); other
  * options get their own; a reference outlives the other's free. */
@@ -619,7 +689,7 @@ int main(void)
         cmocka_unit_test(test_model_detector), cmocka_unit_test(test_model_lite),
         cmocka_unit_test(test_model_tfjs_detector), cmocka_unit_test(test_model_lightning),
         cmocka_unit_test(test_clone_parallel), cmocka_unit_test(test_shared_loads),
-        cmocka_unit_test(test_bf16_landmarks),
+        cmocka_unit_test(test_bf16_landmarks),  cmocka_unit_test(test_thread_workspaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
