@@ -167,7 +167,8 @@ int km_pose_kind_parse(const char *name, km_pose_kind *out);
 km_kp_format km_pose_kind_format(km_pose_kind k);
 
 typedef struct km_pose_opts {
-    int precision;          /* km_precision of nn.h (0 = auto) */
+    int precision;          /* km_precision of nn.h (0 = auto: bf16 where the CPU has it, the
+                             * BlazePose detector fp32) */
     float min_person;       /* drop persons scoring below; <= 0: the
                                defaults, 0.5 BlazePose, 0.2 MoveNet */
 } km_pose_opts;
