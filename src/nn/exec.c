@@ -601,15 +601,18 @@ static int chain_next(const nn_graph *g, int head, int cur)
 }
 
 /* nn_plan_create_consuming: free the IR weights of step s's convolution
- * now that the plan has its own copy, unless a later step reads them too. */
+ * now that the plan has its own copy, unless another step still needs
+ * them: a convolution not prepared yet, or a reference kernel at run time. */
 static void consume_weights(nn_plan *p, int s)
 {
     int t = p->g->n[p->steps[s].node].in[1];
     if (!p->consume)
         return;
-    for (int k = s + 1; k < p->nsteps; k++) {
-        const nn_node *n = p->steps[k].node >= 0 ? &p->g->n[p->steps[k].node] : NULL;
-        for (int j = 0; n && j < n->nin; j++)
+    for (int k = 0; k < p->nsteps; k++) {
+        const step *o = &p->steps[k];
+        const nn_node *n = k != s && o->node >= 0 ? &p->g->n[o->node] : NULL;
+        int prepared = k < s && (o->kind == ST_CONV || o->kind == ST_NARROW);
+        for (int j = 0; n && !prepared && j < n->nin; j++)
             if (n->in[j] == t)
                 return;
     }
@@ -1106,13 +1109,11 @@ static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int 
     }
     for (int s = 0; !rc && s < p->nsteps; s++) {
         step *st = &p->steps[s];
-        if (st->kind == ST_CONV)
-            rc = prim_conv(p, st);
-        else if (st->kind == ST_NARROW)
-            rc = prep_narrow(p, st);
-        if (!rc && (st->kind == ST_CONV || st->kind == ST_NARROW))
-            consume_weights(p, s);
-        else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
+        if (st->kind == ST_CONV || st->kind == ST_NARROW) {
+            rc = st->kind == ST_CONV ? prim_conv(p, st) : prep_narrow(p, st);
+            if (!rc)
+                consume_weights(p, s);
+        } else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
             rc = prim_pool_resample(p, st);
         else if (st->kind == ST_REF && !bf16)
             for (int k = 0; k < g->n[st->node].nin; k++)

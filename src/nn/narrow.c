@@ -55,7 +55,8 @@ int nn_narrow_wide_fits(int c, int kh, int kw, int dh, int dw, int stride)
 {
     /* 3x3 at stride 2 widens 4 input pixels per output's 9 FMAs and lost
      * to oneDNN (BlazePose full's 128x128x64 layer 0.24 vs 0.13 ms) */
-    return c > 16 && kh == kw && (kh == 3 || kh == 5) && dh == 1 && dw == 1 && (stride == 1 || (stride == 2 && kh == 5));
+    return c > 16 && kh == kw && (kh == 3 || kh == 5) && dh == 1 && dw == 1 &&
+           (stride == 1 || (stride == 2 && kh == 5));
 }
 
 /* Wide kind: a ring row is one channel block, 16 floats per pixel, wide
@@ -429,7 +430,8 @@ static void wide_row(const nn_narrow *d, const float *const *rows, int c0, void 
 
 static void wide_run(const nn_narrow *d, const void *x, const void *add, void *y, float *ws)
 {
-    size_t rowlen = wide_rowlen(d), rowbytes = (size_t)d->w * (size_t)d->c * (d->in_bf16 ? 2 : 4) * (size_t)d->stride;
+    size_t rowlen = wide_rowlen(d);
+    size_t rowbytes = (size_t)d->w * (size_t)d->c * (d->in_bf16 ? 2 : 4) * (size_t)d->stride; /* per output row */
     float *zero = ws + (size_t)d->kh * rowlen;
     memset(zero, 0, rowlen * sizeof(float));
     int band = rowbytes * 4 < WIDE_BAND_BYTES ? (int)(WIDE_BAND_BYTES / rowbytes) : 4;

@@ -92,11 +92,11 @@ static int simple(nn_graph *g, nn_opk op, int a, int b, nn_act act)
  * fp32 and in bf16 the larger of 1 and the output's largest magnitude
  * (rounding errors scale with the terms summed, of the order of 1 here,
  * not with a result that cancels to near zero). */
-static void compare_plan(const nn_graph *g, float **in, float **want, int bf16, double tol)
+static void compare_plan(nn_graph *g, float **in, float **want, int bf16, double tol, int consuming)
 {
     nn_plan *p = NULL;
     nn_exec *e = NULL;
-    if (nn_plan_create(&p, g, bf16, 1) != 0)
+    if ((consuming ? nn_plan_create_consuming(&p, g, bf16, 1) : nn_plan_create(&p, g, bf16, 1)) != 0)
         fail_msg("plan: %s", km_errmsg());
     assert_int_equal(nn_exec_create(&e, p), 0);
     float *got[NN_MAXIN];
@@ -124,8 +124,9 @@ static void compare_plan(const nn_graph *g, float **in, float **want, int bf16, 
 /* Run g with the reference kernels and with the executor (fp32 to tol;
  * bf16, where the CPU has it, to 2 % of the output's range: 8-bit
  * mantissas; a wrong index or layout errs by the order of the values)
- * and free g. */
-static void check_graph(nn_graph *g, double tol)
+ * and free g. consuming: the last plan is made by
+ * nn_plan_create_consuming, which frees g's weights as it goes. */
+static void check_graph_as(nn_graph *g, double tol, int consuming)
 {
     float *in[NN_MAXIN], *want[NN_MAXIN];
     for (int i = 0; i < g->nin; i++)
@@ -144,13 +145,19 @@ static void check_graph(nn_graph *g, double tol)
     }
     for (int i = 0; i < g->nout; i++)
         want[i] = buf[g->out[i]];
-    compare_plan(g, in, want, 0, tol);
-    if (nn_cpu_has_bf16())
-        compare_plan(g, in, want, 1, 0.02);
+    int bf16 = nn_cpu_has_bf16();
+    compare_plan(g, in, want, 0, tol, consuming && !bf16);
+    if (bf16)
+        compare_plan(g, in, want, 1, 0.02, consuming);
     for (int i = 0; i < g->nt; i++)
         free(buf[i]);
     free(buf);
     nn_graph_free(g);
+}
+
+static void check_graph(nn_graph *g, double tol)
+{
+    check_graph_as(g, tol, 0);
 }
 
 static void test_convs(void **s)
@@ -506,6 +513,24 @@ static void test_clone_parallel(void **s)
         clone_parallel(path, KM_PREC_BF16);
 }
 
+/* nn_plan_create_consuming frees each convolution's IR weights once the
+ * plan holds its copy, but not while another convolution still needs them:
+ * here two convolutions (dense, then depthwise) share their weights. */
+static void test_consuming_plan(void **s)
+{
+    (void)s;
+    for (int dw = 0; dw <= 1; dw++) {
+        nn_graph g;
+        memset(&g, 0, sizeof(g));
+        int x = input4(&g, 1, 12, 14, 24);
+        conv(&g, x, dw, 24, 3, 1, 1, NN_ACT_RELU);
+        nn_node twin = g.n[g.nn - 1];
+        twin.in[0] = twin.out; /* the same weights and bias on the first one's output */
+        g.out[g.nout++] = node(&g, &twin);
+        check_graph_as(&g, 1e-4, 1);
+    }
+}
+
 /* Executors share their thread's workspace (activations and scratch) and
  * keep memory bindings for a few recent threads: runs of two executors
  * interleaved on one thread, and of one executor on more threads than it
@@ -690,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_model_tfjs_detector), cmocka_unit_test(test_model_lightning),
         cmocka_unit_test(test_clone_parallel), cmocka_unit_test(test_shared_loads),
         cmocka_unit_test(test_bf16_landmarks),  cmocka_unit_test(test_thread_workspaces),
+        cmocka_unit_test(test_consuming_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
