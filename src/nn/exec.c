@@ -46,6 +46,11 @@
 #define MAX_POSTS 6
 #define ALIGN 64
 
+static size_t align_up(size_t n)
+{
+    return (n + ALIGN - 1) / ALIGN * ALIGN;
+}
+
 enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_MOVE, ST_REF, ST_CONVERT };
 
 /* How a sum post-op finds the addend in dst: dst shares the addend's
@@ -970,7 +975,7 @@ static int plan_memory(nn_plan *p)
         int r = root_of(p, t);
         int64_t n = nn_numel(tens(p, t));
         size_t es = p->dt[t] == DT_BF16 ? 2 : 4;
-        size_t sz = ((size_t)(n ? n : 1) * es + ALIGN - 1) / ALIGN * ALIGN;
+        size_t sz = align_up((size_t)(n ? n : 1) * es);
         if (sz > lv[r].size)
             lv[r].size = sz;
     }
@@ -1278,7 +1283,7 @@ static int bind_workspace(nn_exec *e, uint8_t *ws)
             b = &e->slot[i];
     b->last = ++e->runs;
     e->arena = ws;
-    e->scratch = ws + (p->arena + ALIGN - 1) / ALIGN * ALIGN;
+    e->scratch = ws + align_up(p->arena);
     if (b->ws != ws) {
         int rc = b->mems ? 0 : make_slot(e, b);
         b->ws = NULL;
@@ -1382,8 +1387,8 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
     static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "move", "ref", "convert"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
     char shape[64] = "-";
-    if (n) {
-        const nn_tensor *x = &p->g->t[n->in[0]], *y = &p->g->t[n->out];
+    const nn_tensor *x = n ? &p->g->t[n->in[0]] : NULL, *y = n ? &p->g->t[n->out] : NULL;
+    if (n && x->ndim == 4 && y->ndim == 4) {
         snprintf(shape, sizeof shape, "%lldx%lldx%lld k%dx%d s%d -> %lldx%lldx%lld",
                  (long long)x->shape[1], (long long)x->shape[2], (long long)x->shape[x->ndim - 1], n->kernel[0],
                  n->kernel[1], n->stride[0], (long long)y->shape[1], (long long)y->shape[2],
@@ -1399,7 +1404,7 @@ int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs)
     const nn_plan *p = e->p;
     const nn_graph *g = p->g;
     int prof = e->prof;
-    size_t need = (p->arena + ALIGN - 1) / ALIGN * ALIGN + (p->scratch + ALIGN - 1) / ALIGN * ALIGN;
+    size_t need = align_up(p->arena) + align_up(p->scratch);
     uint8_t *ws = thread_workspace(need ? need : ALIGN);
     if (!ws)
         return km_seterr(KM_ENOMEM, "out of memory (workspace of %zu bytes)", need);
