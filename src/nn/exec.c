@@ -89,6 +89,7 @@ struct nn_plan {
     const nn_graph *g;
     nn_graph *consume;      /* nn_plan_create_consuming: g, whose weights planning frees */
     int bf16, threads;
+    int portable;           /* KM_NN_PORTABLE=1: own kernels in builds without AVX-512 too */
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
                              * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
                              * and DEPTH_TO_SPACE, 64 oneDNN for wide bf16 depthwise, 128 binary
@@ -329,7 +330,8 @@ static const nn_tensor *tens(const nn_plan *p, int t)
 static int own_narrow(const nn_plan *p, const nn_node *n, int x)
 {
     const nn_tensor *xt = &p->g->t[x], *yt = &p->g->t[n->out];
-    if (p->debug & 16 || xt->ndim != 4 || yt->ndim != 4 || xt->shape[0] != 1 || n->stride[0] != n->stride[1])
+    if (p->debug & 16 || (!nn_narrow_vectorized() && !p->portable) || xt->ndim != 4 || yt->ndim != 4 ||
+        xt->shape[0] != 1 || n->stride[0] != n->stride[1])
         return 0;
     int dw = n->op == NN_OP_DWCONV2D;
     if (!dw && n->op != NN_OP_CONV2D)
@@ -1094,6 +1096,7 @@ static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int 
     p->bf16 = bf16;
     p->threads = threads;
     p->debug = getenv("KM_NN_NOFUSE") ? atoi(getenv("KM_NN_NOFUSE")) : 0;
+    p->portable = getenv("KM_NN_PORTABLE") && getenv("KM_NN_PORTABLE")[0] == '1';
     int *prod = malloc(sizeof(int) * (size_t)(g->nt ? g->nt : 1));
     char *keep = NULL;
     fuse f;

@@ -41,6 +41,15 @@ static int divides16(int n)
     return n == 1 || n == 2 || n == 4 || n == 8 || n == 16;
 }
 
+int nn_narrow_vectorized(void)
+{
+#ifdef HAVE_AVX512
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int nn_narrow_fits(int c, int co, int kh, int kw, int dh)
 {
     if (!divides16(c) || kh < 1 || kw < 1 || dh < 1 || (kh - 1) * dh + 1 > NN_NARROW_MAX_SPAN)

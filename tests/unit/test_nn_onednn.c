@@ -26,6 +26,7 @@
 #include "test_common.h"
 #include "nn/exec.h"
 #include "nn/graph.h"
+#include "nn/narrow.h"
 #include "nn/ref.h"
 
 #define NN_TEST_SEED 777
@@ -705,6 +706,8 @@ static void test_bf16_landmarks(void **s)
 
 int main(void)
 {
+    if (!nn_narrow_vectorized()) /* cover kinema's portable kernels too */
+        setenv("KM_NN_PORTABLE", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convs),          cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_narrow_dense),
