@@ -671,13 +671,10 @@ static int prep_narrow(nn_plan *p, step *s)
     for (size_t t = 0; !pw && t < taps; t++) /* wide: c lanes used, the rest stay zero */
         for (size_t l = 0; l < (wide ? c : 16); l++)
             wrep[t * lanes + l] = w->data[t * c + l % c];
-    /* Wide depthwise runs in bf16 plans only, with the weights oneDNN's
-     * bf16 kernel would use: the same results as it, bit for bit in
-     * practice. (fp32 weights here moved BlazePose full's landmarks further
-     * from the fp32 plan's: 3.1 px instead of 1.9 px worst on the golden
-     * crop.) */
-    for (size_t i = 0; wide && i < taps * lanes; i++)
-        wrep[i] = nn_bf16_to_f32(nn_f32_to_bf16(wrep[i]));
+    /* Wide depthwise keeps its weights in fp32 in bf16 plans too (oneDNN's
+     * bf16 kernel would round them): MoveNet's first depthwise layer alone
+     * moved Thunder's keypoints up to 1.3 % of the person box from fp32's
+     * when its weights were rounded, 0.1-0.35 % with them whole. */
     for (size_t ci = 0; pw && ci < c; ci++)
         for (size_t l = 0; l < 16; l++)
             wrep[ci * 16 + l] = w->data[(l % co) * c + ci];
