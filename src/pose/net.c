@@ -106,9 +106,9 @@ static int load_blazepose(km_pose_net *net, const char *dir)
     snprintf(path, sizeof path, "%s/tflite/pose_detection.tflite", dir);
     /* auto: the detector in fp32. Its box sets the landmark crop, and its
      * bf16 rounding moved BlazePose full's landmarks on the golden images
-     * up to 1.9 % of the person box from fp32's (0.6-1.0 % with an fp32
-     * detector); on video it runs only when tracking is lost (about 2 % of
-     * vtest.avi's time), on a still image it adds about 3 ms. */
+     * up to 1.9 % of the person box from fp32's (0.6-1.6 % with an fp32
+     * detector, docs/nn.md); on video it runs only when tracking is lost
+     * (about 2 % of vtest.avi's time), on a still image it adds about 3 ms. */
     km_pose_opts det_opts = net->opts;
     if (det_opts.precision == KM_PREC_AUTO)
         det_opts.precision = KM_PREC_FP32;

@@ -288,10 +288,14 @@ static void test_bf16_close_to_fp32(void **state)
         }
         printf("# bf16 vs fp32 %s: worst %.2f%% of the person size\n", km_pose_kind_name(kinds[i]), 100 * gap);
         assert_true(gap <= TOLERANCE);
+        /* Thunder meets the issue's 0.5 % since the wide depthwise kernel
+         * keeps fp32 weights (0.27 %; 1.40 % with them rounded) */
+        if (kinds[i] == KM_POSE_MOVENET_THUNDER)
+            assert_true(gap <= 0.005f);
     }
     /* auto keeps BlazePose's detector in fp32 (src/pose/net.c), which keeps
-     * the crop where fp32 puts it: 0.59 % here against 1.43 % all-bf16 (gcc
-     * build), 1.10 % against 1.30 % (clang ASan build); the summation order
+     * the crop where fp32 puts it: 0.58 % here against 1.00 % all-bf16 (gcc
+     * build), 0.77 % against 1.59 % (clang ASan build); the summation order
      * of the fp32 side differs between compilers */
     float all16 = precision_gap(KM_POSE_BLAZEPOSE_FULL, "tests/media/basketball1.png", 2);
     float gap = precision_gap(KM_POSE_BLAZEPOSE_FULL, "tests/media/basketball1.png", 0);
