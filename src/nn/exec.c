@@ -20,8 +20,8 @@
  *      all in either type; everything else runs the reference kernel on
  *      arena buffers.
  * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
- * pass bf16 activations on (except those reading an fp32 image of 1-4
- * channels: fp32); pooling, resampling, PAD and DEPTH_TO_SPACE
+ * pass bf16 activations on (with NN_PLAN_IMAGE_F32 those reading an fp32
+ * image of 1-4 channels stay fp32); pooling, resampling, PAD and DEPTH_TO_SPACE
  * keep their input's type; tensors that leave for a reference kernel or the caller
  * stay fp32 and a conversion step makes a copy in the other type where a
  * consumer needs it (assign_dtypes; docs/nn.md).
@@ -91,6 +91,7 @@ struct nn_plan {
     nn_graph *consume;      /* nn_plan_create_consuming: g, whose weights planning frees */
     int bf16, threads;
     int portable;           /* KM_NN_PORTABLE=1: own kernels in builds without AVX-512 too */
+    int image_f32;          /* NN_PLAN_IMAGE_F32 */
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
                              * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
                              * and DEPTH_TO_SPACE, 64 oneDNN for wide bf16 depthwise, 128 binary
@@ -457,12 +458,11 @@ static int assign_dtypes(nn_plan *p, const char *keep_f32)
         step s = old[i];
         switch (s.kind) {
         case ST_CONV:
-            if (p->dt[s.src] == DT_F32 && tens(p, s.src)->ndim == 4 && tens(p, s.src)->shape[3] <= 4) {
-                /* an image in fp32: rounding every pixel to bf16 moved
-                 * MoveNet Lightning's keypoints up to 0.7 % of the person
-                 * box (0.3 % without), and a convolution on 1-4 input
-                 * channels costs little in fp32; its output stays fp32
-                 * (oneDNN's fp32 convolutions write fp32 only) */
+            if (p->image_f32 && p->dt[s.src] == DT_F32 && tens(p, s.src)->ndim == 4 && tens(p, s.src)->shape[3] <= 4) {
+                /* an image in fp32 (NN_PLAN_IMAGE_F32): rounding every
+                 * pixel to bf16 moved MoveNet Lightning's keypoints up to
+                 * 0.7 % of the person box (0.3 % without); its output
+                 * stays fp32 (oneDNN's fp32 convolutions write fp32 only) */
                 p->dt[s.out] = DT_F32;
                 break;
             }
@@ -1076,20 +1076,21 @@ static char *keep_f32_set(const nn_plan *p)
     return k;
 }
 
-static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int bf16, int threads);
+static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int flags, int threads);
 
-int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads)
+int nn_plan_create(nn_plan **out, const nn_graph *g, int flags, int threads)
 {
-    return plan_create(out, g, NULL, bf16, threads);
+    return plan_create(out, g, NULL, flags, threads);
 }
 
-int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int bf16, int threads)
+int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int flags, int threads)
 {
-    return plan_create(out, g, g, bf16, threads);
+    return plan_create(out, g, g, flags, threads);
 }
 
-static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int bf16, int threads)
+static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int flags, int threads)
 {
+    int bf16 = flags & NN_PLAN_BF16;
     *out = NULL;
     dnnl_engine_t eng = NULL;
     int rc = engine(&eng);
@@ -1101,6 +1102,7 @@ static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int 
     p->g = g;
     p->consume = consume;
     p->bf16 = bf16;
+    p->image_f32 = bf16 && (flags & NN_PLAN_IMAGE_F32);
     p->threads = threads;
     p->debug = getenv("KM_NN_NOFUSE") ? atoi(getenv("KM_NN_NOFUSE")) : 0;
     p->portable = getenv("KM_NN_PORTABLE") && getenv("KM_NN_PORTABLE")[0] == '1';

@@ -21,12 +21,15 @@
 typedef struct nn_plan nn_plan;
 typedef struct nn_exec nn_exec;
 
-/* bf16: run dense convolutions in bf16 (caller checked CPU support). */
-int nn_plan_create(nn_plan **out, const nn_graph *g, int bf16, int threads);
+/* flags: NN_PLAN_BF16 runs convolutions in bf16 (caller checked CPU
+ * support); with it NN_PLAN_IMAGE_F32 keeps convolutions that read an fp32
+ * image of 1-4 channels in fp32 (km_model_opts.image_fp32). */
+enum { NN_PLAN_BF16 = 1, NN_PLAN_IMAGE_F32 = 2 };
+int nn_plan_create(nn_plan **out, const nn_graph *g, int flags, int threads);
 /* The same, and frees each convolution's IR weights (nn_graph_release) as
  * soon as the plan holds its own copy, so that a load never holds both in
  * full; g cannot be planned again afterwards. */
-int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int bf16, int threads);
+int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int flags, int threads);
 void nn_plan_free(nn_plan *p);
 int nn_exec_create(nn_exec **out, const nn_plan *p);
 /* inputs/outputs follow g->in / g->out order. */

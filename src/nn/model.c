@@ -180,8 +180,9 @@ static char *share_key(const char *path, const km_model_opts *o, int bf16)
     char *k = malloc(n);
     if (!k)
         return NULL;
-    size_t at = (size_t)snprintf(k, n, "%s|%d|%d|%d|", path, bf16, o ? o->use_reference : 0,
-                                 o && o->threads > 0 ? o->threads : 1); /* primitives are made for a thread count */
+    size_t at = (size_t)snprintf(k, n, "%s|%d|%d|%d|%d|", path, bf16, o ? o->use_reference : 0,
+                                 o && o->threads > 0 ? o->threads : 1, /* primitives are made for a thread count */
+                                 o ? o->image_fp32 != 0 : 0);
     for (int i = 0; o && o->outputs && i < o->noutputs && at < n; i++)
         at += (size_t)snprintf(k + at, n - at, "%s\n", o->outputs[i] ? o->outputs[i] : "");
     for (int i = 0; i < ndim && at < n; i++)
@@ -215,7 +216,8 @@ static int shared_build(shared *sh, const char *path, const km_model_opts *opts,
         nn_set_threads(opts && opts->threads > 0 ? opts->threads : 1);
         /* the plan keeps reordered copies of the convolution weights and
          * frees the IR's as it goes */
-        rc = nn_plan_create_consuming(&sh->plan, sh->g, bf16, opts && opts->threads > 0 ? opts->threads : 1);
+        int flags = (bf16 ? NN_PLAN_BF16 : 0) | (opts && opts->image_fp32 ? NN_PLAN_IMAGE_F32 : 0);
+        rc = nn_plan_create_consuming(&sh->plan, sh->g, flags, opts && opts->threads > 0 ? opts->threads : 1);
     }
     /* loading freed the file bytes, fp16 decodes and the IR weights copies
      * (tens of MB): give the pages back to the system (glibc) */

@@ -85,8 +85,9 @@ static int last_dim(const km_model *m, int i)
     return t && t->ndim > 0 ? (int)t->shape[t->ndim - 1] : -1;
 }
 
+/* image_fp32: see km_model_opts. */
 static int load_cut(km_model **out, const char *path, const km_pose_opts *po,
-                    const char *const *names, int n)
+                    const char *const *names, int n, int image_fp32)
 {
     km_model_opts mo;
     memset(&mo, 0, sizeof mo);
@@ -94,6 +95,7 @@ static int load_cut(km_model **out, const char *path, const km_pose_opts *po,
     mo.threads = 1;
     mo.outputs = names;
     mo.noutputs = n;
+    mo.image_fp32 = image_fp32;
     return km_model_load(out, path, &mo);
 }
 
@@ -112,7 +114,7 @@ static int load_blazepose(km_pose_net *net, const char *dir)
     km_pose_opts det_opts = net->opts;
     if (det_opts.precision == KM_PREC_AUTO)
         det_opts.precision = KM_PREC_FP32;
-    if ((rc = load_cut(&net->det, path, &det_opts, NULL, 0)))
+    if ((rc = load_cut(&net->det, path, &det_opts, NULL, 0, 0)))
         return rc;
     net->det_idx[0] = net->det_idx[1] = -1;
     for (int i = 0; i < km_model_noutputs(net->det); i++) {
@@ -134,8 +136,8 @@ static int load_blazepose(km_pose_net *net, const char *dir)
     km_ssd_anchors(net->det_size, strides, 5, net->anchors, net->nanchors);
 
     snprintf(path, sizeof path, "%s/tflite/pose_landmark_%s.tflite", dir, variant[net->kind]);
-    if (load_cut(&net->main, path, &net->opts, lm_out, 3) != 0 &&
-        (rc = load_cut(&net->main, path, &net->opts, NULL, 0)))
+    if (load_cut(&net->main, path, &net->opts, lm_out, 3, 0) != 0 &&
+        (rc = load_cut(&net->main, path, &net->opts, NULL, 0, 0)))
         return rc;
     net->nout = 3;
     for (int i = 0; i < 3; i++)
@@ -173,7 +175,11 @@ static int load_movenet(km_pose_net *net, const char *dir)
     int n = is_multi ? 6 : 4, rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/tfjs/movenet-%s.json", dir, file);
-    if ((rc = load_cut(&net->main, path, &net->opts, names, n)))
+    /* MoveNet's first depthwise layer is ill-conditioned: in bf16 its input
+     * image stays fp32 (Lightning 0.72 -> 0.30 % of the person box from
+     * fp32's keypoints on messi5; BlazePose gains nothing and would pay
+     * 0.06 ms, docs/nn.md) */
+    if ((rc = load_cut(&net->main, path, &net->opts, names, n, 1)))
         return rc;
     net->nout = n;
     for (int i = 0; i < n; i++) {

@@ -514,6 +514,40 @@ static void test_clone_parallel(void **s)
         clone_parallel(path, KM_PREC_BF16);
 }
 
+/* NN_PLAN_IMAGE_F32: in a bf16 plan a convolution reading a 3-channel
+ * fp32 image computes in fp32, so its output equals the fp32 plan's bit
+ * for bit (without the flag the image is rounded to bf16 and it differs). */
+static void test_image_fp32(void **s)
+{
+    (void)s;
+    if (!nn_cpu_has_bf16())
+        skip();
+    nn_graph g;
+    memset(&g, 0, sizeof(g));
+    int x = input4(&g, 1, 20, 22, 3);
+    int y = conv(&g, x, 0, 16, 3, 2, 1, NN_ACT_RELU6);
+    g.out[g.nout++] = y;
+    size_t n = (size_t)nn_numel(&g.t[y]);
+    float *in = rand_data(nn_numel(&g.t[x])), *out[3];
+    for (int k = 0; k < 3; k++) {
+        nn_plan *p = NULL;
+        nn_exec *e = NULL;
+        int flags = (int[]){0, NN_PLAN_BF16 | NN_PLAN_IMAGE_F32, NN_PLAN_BF16}[k];
+        assert_int_equal(nn_plan_create(&p, &g, flags, 1), 0);
+        assert_int_equal(nn_exec_create(&e, p), 0);
+        out[k] = malloc(sizeof(float) * n);
+        assert_int_equal(nn_exec_run(e, (const float *const *)&in, &out[k]), 0);
+        nn_exec_free(e);
+        nn_plan_free(p);
+    }
+    assert_memory_equal(out[0], out[1], sizeof(float) * n);
+    assert_memory_not_equal(out[0], out[2], sizeof(float) * n);
+    for (int k = 0; k < 3; k++)
+        free(out[k]);
+    free(in);
+    nn_graph_free(&g);
+}
+
 /* nn_plan_create_consuming frees each convolution's IR weights once the
  * plan holds its copy, but not while another convolution still needs them:
  * here two convolutions (dense, then depthwise) share their weights. */
@@ -615,12 +649,16 @@ static void test_shared_loads(void **s)
         skip();
     static const char *const cut[1] = {"Identity_1"};
     km_model_opts o = {.precision = KM_PREC_FP32}, oc = {.precision = KM_PREC_FP32, .outputs = cut, .noutputs = 1};
-    km_model *a = NULL, *b = NULL, *c = NULL;
+    km_model_opts oi = {.precision = KM_PREC_FP32, .image_fp32 = 1};
+    km_model *a = NULL, *b = NULL, *c = NULL, *d = NULL;
     assert_int_equal(km_model_load(&a, path, &o), 0);
     assert_int_equal(km_model_load(&b, path, &o), 0);
     assert_int_equal(km_model_load(&c, path, &oc), 0);
+    assert_int_equal(km_model_load(&d, path, &oi), 0);
     assert_ptr_equal(km_model_input(a, 0)->name, km_model_input(b, 0)->name);
     assert_ptr_not_equal(km_model_input(a, 0)->name, km_model_input(c, 0)->name);
+    assert_ptr_not_equal(km_model_input(a, 0)->name, km_model_input(d, 0)->name); /* another plan */
+    km_model_free(d);
     assert_int_equal(km_model_noutputs(c), 1);
     int64_t n = 224 * 224 * 3, no = 2254 * 12;
     float *x = rand_data(n), *ya[2], *yb[2];
@@ -727,7 +765,7 @@ int main(void)
         cmocka_unit_test(test_model_tfjs_detector), cmocka_unit_test(test_model_lightning),
         cmocka_unit_test(test_clone_parallel), cmocka_unit_test(test_shared_loads),
         cmocka_unit_test(test_bf16_landmarks),  cmocka_unit_test(test_thread_workspaces),
-        cmocka_unit_test(test_consuming_plan),
+        cmocka_unit_test(test_consuming_plan),  cmocka_unit_test(test_image_fp32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
