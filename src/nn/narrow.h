@@ -15,18 +15,20 @@
  * of 16/CO pixels from C lane permutes of the input and C FMAs.
  *
  * Wide depthwise (NN_NARROW_DW_WIDE): depthwise 3x3 and 5x5 convolutions
- * on more than 16 channels, undilated, stride 1 (5x5 also stride 2). oneDNN 2.6 runs them at 40-65
- * GFLOP/s on bf16 tensors on one core (it widens every tap's bf16 load);
- * here one block of 16 channels at a time fills a small ring of fp32 rows
- * (widened once, zero padded, L1-resident), and 8 output pixels are made
- * in registers, each input vector loaded once per kernel row and used by
- * every tap that reaches it. Rows are processed in bands so that a band's
- * input stays in L2 while its channel blocks pass over it.
+ * on more than 16 channels, undilated, stride 1 (5x5 also stride 2).
+ * oneDNN 2.6 runs them at 40-65 GFLOP/s on bf16 tensors on one core (it
+ * widens every tap's bf16 load); here one block of 16 channels at a time
+ * fills a small ring of fp32 rows (widened once, zero padded,
+ * L1-resident), and 8 output pixels are made in registers, each input
+ * vector loaded once per kernel row and used by every tap that reaches it.
+ * Rows are processed in bands so that a band's input stays in L2 while its
+ * channel blocks pass over it. Weights stay fp32.
  *
- * Scope: batch 1, stride 1, any kernel size, dilation and padding, fp32 or
- * bf16 input and output; post-ops: bias, a clamp (ReLU / ReLU6), then
- * optionally a residual addend and a second clamp; the executor uses these
- * kernels only for such nodes.
+ * Scope: batch 1; narrow kinds stride 1 with any kernel size, dilation
+ * and padding, the wide kind as above; fp32 or bf16 input and output;
+ * post-ops: bias, a clamp (ReLU / ReLU6), then optionally a residual
+ * addend and a second clamp; the executor uses these kernels only for
+ * such nodes.
  *
  * Ownership: nn_narrow borrows its weights (the plan owns them);
  * nn_narrow_run reads x and writes y (caller-owned), using ws as scratch.
