@@ -550,7 +550,7 @@ static void test_image_fp32(void **s)
 
 /* nn_plan_create_consuming frees each convolution's IR weights once the
  * plan holds its copy, but not while another convolution still needs them:
- * here two convolutions (dense, then depthwise) share their weights. */
+ * here two dense convolutions, then two depthwise ones, share weights. */
 static void test_consuming_plan(void **s)
 {
     (void)s;
