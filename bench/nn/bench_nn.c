@@ -184,7 +184,7 @@ static void bench_case(const char *dir, const bcase *c, km_precision prec, int i
         return;
     }
     km_model_opts o = {.precision = prec, .threads = 1, .outputs = c->outs, .noutputs = c->nouts};
-    o.image_fp32 = strncmp(c->name, "movenet", 7) == 0; /* as the pose pipeline loads MoveNet */
+    o.image_fp32 = strcmp(c->name, "movenet-lightning") == 0; /* as the pose pipeline loads it */
     km_model *m = NULL, *m2 = NULL;
     double t0 = km_now_s();
     if (km_model_load(&m, path, &o) || km_model_clone(&m2, m)) {

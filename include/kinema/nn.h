@@ -39,8 +39,8 @@ typedef struct km_model_opts {
     /* bf16 only: convolutions reading an fp32 image (1-4 channels) compute
      * in fp32 and pass fp32 on, instead of rounding every pixel to bf16.
      * Costs the fp32 intermediate's traffic (about 0.06 ms for BlazePose
-     * full); MoveNet, whose first depthwise layer is ill-conditioned,
-     * needs it (src/pose/net.c). */
+     * full, 5 % of MoveNet Thunder); MoveNet Lightning's keypoints need it
+     * (src/pose/net.c). */
     int image_fp32;
 } km_model_opts;
 

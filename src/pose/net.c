@@ -175,11 +175,12 @@ static int load_movenet(km_pose_net *net, const char *dir)
     int n = is_multi ? 6 : 4, rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/tfjs/movenet-%s.json", dir, file);
-    /* MoveNet's first depthwise layer is ill-conditioned: in bf16 its input
-     * image stays fp32 (Lightning 0.72 -> 0.30 % of the person box from
-     * fp32's keypoints on messi5; BlazePose gains nothing and would pay
-     * 0.06 ms, docs/nn.md) */
-    if ((rc = load_cut(&net->main, path, &net->opts, names, n, 1)))
+    /* Lightning's input image stays fp32 in bf16 plans: 0.72 -> 0.30 % of
+     * the person box from fp32's keypoints on messi5, at no measurable
+     * cost. Thunder and MultiPose did not get closer and would pay about
+     * 5 % for their 128x128x56 fp32 intermediate (docs/nn.md). */
+    int image_fp32 = net->kind == KM_POSE_MOVENET_LIGHTNING;
+    if ((rc = load_cut(&net->main, path, &net->opts, names, n, image_fp32)))
         return rc;
     net->nout = n;
     for (int i = 0; i < n; i++) {

@@ -291,9 +291,9 @@ static void test_bf16_close_to_fp32(void **state)
         printf("# bf16 vs fp32 %s: worst %.2f%% of the person size\n", km_pose_kind_name(kinds[i]), 100 * gap);
         assert_true(gap <= TOLERANCE);
         /* MoveNet meets the issue's 0.5 % where the wide depthwise kernel
-         * (AVX-512 builds) keeps fp32 weights and the image is not rounded
-         * to bf16: Thunder 0.27 % (1.40 % with that layer's weights
-         * rounded), Lightning 0.36-0.47 % */
+         * (AVX-512 builds) keeps fp32 weights: Thunder 0.27 % (1.40 % with
+         * that layer's weights rounded); Lightning 0.36-0.47 % with its
+         * image kept fp32 too (src/pose/net.c) */
         if (kinds[i] != KM_POSE_BLAZEPOSE_FULL && nn_narrow_vectorized())
             assert_true(gap <= 0.005f);
     }
