@@ -250,6 +250,37 @@ static void test_tfjs_cases(void **state)
                "{\"name\":\"y\",\"op\":\"AddV2\",\"input\":[\"x\",\"c\"]}]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
                "\"weights\":[{\"name\":\"c\",\"shape\":[3],\"dtype\":\"float32\"}]}]," SIG "}");
     assert_int_equal(load_json("shape.json", NULL), KM_EFORMAT);
+
+    /* one filter read by two convolutions: the loader frees a filter's
+     * original copy after the layout copy only when it has one reader, so
+     * the second convolution still gets the right weights */
+    const float wv[4] = {1, 2, 3, 4}; /* HWIO 1x1x2x2: w[i][o] */
+    snprintf(path, sizeof(path), "%s/f.bin", tmpdir);
+    assert_int_equal(km_write_file_atomic(path, wv, sizeof(wv)), 0);
+#define CONV(name, in) "{\"name\":\"" name "\",\"op\":\"Conv2D\",\"input\":[\"" in "\",\"w\"],\"attr\":{" \
+    "\"padding\":{\"s\":\"VkFMSUQ=\"},\"strides\":{\"list\":{\"i\":[\"1\",\"1\",\"1\",\"1\"]}}}}"
+    write_text("twice.json", "{\"modelTopology\":{\"node\":[" NODE_IN ",{\"name\":\"w\",\"op\":\"Const\"},"
+               CONV("a", "x") "," CONV("y", "a") "]},\"weightsManifest\":[{\"paths\":[\"f.bin\"],"
+               "\"weights\":[{\"name\":\"w\",\"shape\":[1,1,2,2],\"dtype\":\"float32\"}]}]," SIG "}");
+#undef CONV
+    for (int ref = 0; ref <= 1; ref++) {
+        snprintf(path, sizeof(path), "%s/twice.json", tmpdir);
+        km_model *m = NULL;
+        km_model_opts o = {.precision = KM_PREC_FP32, .use_reference = ref};
+        assert_int_equal(km_model_load(&m, path, &o), 0);
+        float x[32], y[32];
+        for (int k = 0; k < 32; k++)
+            x[k] = (float)(k % 7) - 3.0f;
+        const float *ins[1] = {x};
+        float *outs[1] = {y};
+        assert_int_equal(km_model_run(m, ins, outs), 0);
+        for (int p = 0; p < 16; p++) {
+            float a0 = x[2 * p] * wv[0] + x[2 * p + 1] * wv[2], a1 = x[2 * p] * wv[1] + x[2 * p + 1] * wv[3];
+            assert_float_equal(y[2 * p], a0 * wv[0] + a1 * wv[2], 1e-4);
+            assert_float_equal(y[2 * p + 1], a0 * wv[1] + a1 * wv[3], 1e-4);
+        }
+        km_model_free(m);
+    }
     km_rmtree(tmpdir);
 }
 
