@@ -182,7 +182,7 @@ static char *share_key(const char *path, const km_model_opts *o, int bf16)
         return NULL;
     size_t at = (size_t)snprintf(k, n, "%s|%d|%d|%d|%d|", path, bf16, o ? o->use_reference : 0,
                                  o && o->threads > 0 ? o->threads : 1, /* primitives are made for a thread count */
-                                 o ? o->image_fp32 != 0 : 0);
+                                 bf16 && o && o->image_fp32); /* no effect in fp32 */
     for (int i = 0; o && o->outputs && i < o->noutputs && at < n; i++)
         at += (size_t)snprintf(k + at, n - at, "%s\n", o->outputs[i] ? o->outputs[i] : "");
     for (int i = 0; i < ndim && at < n; i++)
