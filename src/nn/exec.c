@@ -5,20 +5,22 @@
  *   1. fusion: a zero PAD feeding only a convolution becomes the
  *      convolution's padding; a convolution absorbs the chain of
  *      single-consumer successors ACT / LOGISTIC / ADD (same-shape
- *      activation addend) as oneDNN post-ops (eltwise, binary add); the
- *      fused step runs where the last absorbed node ran;
- *   2. RESHAPE becomes an alias of its input's storage;
- *   3. liveness: each storage lives from the step that writes it to the
- *      last step that reads it (graph outputs: to the end); storages get
- *      arena offsets greedily, largest first, sharing space when their
- *      lifetimes do not overlap;
- *   4. oneDNN primitives: convolutions (depthwise = grouped, weights
+ *      activation addend) as oneDNN post-ops (eltwise, binary add; in
+ *      bf16 the ADD is a sum into dst); the fused step runs where the last
+ *      absorbed node ran; RESHAPE becomes an alias of its input's storage;
+ *   2. dtypes (bf16 plans, assign_dtypes);
+ *   3. oneDNN primitives: convolutions (depthwise = grouped, weights
  *      format_tag_any, reordered once), max/avg pooling, linear
- *      resampling (half-pixel centres); stride-1 convolutions on 1-16
- *      channels, depthwise or to one output channel, run kinema's kernels
- *      (narrow.c), zero PAD and DEPTH_TO_SPACE copy kernels (ref.c),
- *      all in either type; everything else runs the reference kernel on
- *      arena buffers.
+ *      resampling (half-pixel centres); kinema's kernels (narrow.c) for
+ *      stride-1 convolutions on 1-16 channels and, in bf16, wide 3x3/5x5
+ *      depthwise; zero PAD and DEPTH_TO_SPACE copy kernels (ref.c), all in
+ *      either type; everything else runs the reference kernel;
+ *   4. liveness: each storage lives from the step that writes it to the
+ *      last step that reads it (graph outputs: to the end; a sum's dst
+ *      takes its addend's storage where the addend dies); storages get
+ *      arena offsets greedily, largest first, sharing space when their
+ *      lifetimes do not overlap. At run time the arena and scratch are
+ *      the calling thread's workspace.
  * Activations are NHWC fp32. With bf16, convolutions compute in bf16 and
  * pass bf16 activations on (with NN_PLAN_IMAGE_F32 those reading an fp32
  * image of 1-4 channels stay fp32); pooling, resampling, PAD and DEPTH_TO_SPACE

@@ -1,5 +1,6 @@
 /*
- * narrow.c - stride-1 convolutions on 1-16 channel tensors (see narrow.h).
+ * narrow.c - stride-1 convolutions on 1-16 channel tensors, and wide
+ * 3x3/5x5 depthwise convolutions (see narrow.h).
  *
  * Each input row is copied once into a ring of fp32 rows with the
  * left/right zero padding in place (bf16 widened there), so every output
@@ -7,7 +8,8 @@
  * the same flat layout as the input row, 8 vectors per block for
  * independent FMA chains. One output channel: the C lanes of each pixel
  * are summed in registers, C vectors (16 pixels) at a time, by a tree of
- * lane-pair sums.
+ * lane-pair sums. Wide depthwise: one 16-channel block at a time in its
+ * own ring of fp32 rows, 8 output pixels per register block.
  */
 #include "nn/narrow.h"
 
