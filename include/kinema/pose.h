@@ -268,6 +268,9 @@ typedef struct km_pose_pipeline_opts {
     int nkinds;                 /* 1..8 */
     const float *weights;       /* per model, NULL: all 1 */
     const char *models_dir;     /* NULL: "models" */
+    km_pose_net *const *nets;   /* NULL: load kinds[] from models_dir;
+                                   else nets[k] runs kinds[k] (borrowed,
+                                   must outlive the pipeline) */
     int threads;                /* pool threads; <= 0: online CPUs */
     int precision;              /* km_precision */
     int track;                  /* 1: frames are consecutive video frames */
@@ -296,6 +299,10 @@ int km_pose_pipeline_run(km_pose_pipeline *p, const km_image *const *frames, int
  * writes results[0..n). One batch in flight at a time. */
 int km_pose_pipeline_submit(km_pose_pipeline *p, const km_image *const *frames, int n);
 int km_pose_pipeline_collect(km_pose_pipeline *p, km_pose_result *results);
+/* Model k's own result for frame i of the batch last collected, before
+ * fusion and track ids (valid until the next submit; NULL if out of
+ * range or no batch was collected). */
+const km_pose_result *km_pose_pipeline_model_result(const km_pose_pipeline *p, int i, int k);
 void km_pose_pipeline_free(km_pose_pipeline *p);
 
 /* ---------------------------------------------------------------- output */

@@ -41,6 +41,8 @@ struct km_pose_pipeline {
     km_pose_result *ptrs[PIPE_MAX_MODELS][PIPE_MAX_BATCH]; /* into raw */
     const km_image *frames[PIPE_MAX_BATCH];  /* the batch in flight */
     int inflight, inflight_n, inflight_nj, submit_rc;
+    int collected_n;              /* frames of the batch last collected */
+    int borrowed;                 /* nets[] belong to the caller */
     km_pool *pool;
     km_pose_tracker *tracker;
     km_kp_format format;
@@ -59,21 +61,31 @@ void km_pose_pipeline_free(km_pose_pipeline *p)
     for (int k = 0; k < p->nk; k++) {
         for (int i = 0; i < p->nest[k]; i++)
             km_pose_estimator_free(p->est[k][i]);
-        km_pose_net_free(p->nets[k]);
+        if (!p->borrowed)
+            km_pose_net_free(p->nets[k]);
     }
     km_pose_tracker_free(p->tracker);
     free(p->raw);
     free(p);
 }
 
-/* Load each model once, with one estimator; more are made on first use. */
+/* Load each model once (or take the caller's), with one estimator; more
+ * are made on first use. */
 static int setup_models(km_pose_pipeline *p)
 {
     km_pose_opts po;
     memset(&po, 0, sizeof po);
     po.precision = p->o.precision;
+    p->borrowed = p->o.nets != NULL;
     for (int k = 0; k < p->nk; k++) {
-        int rc = km_pose_net_load(&p->nets[k], p->kinds[k], p->o.models_dir, &po);
+        int rc = 0;
+        if (p->borrowed)
+            p->nets[k] = p->o.nets[k];
+        else
+            rc = km_pose_net_load(&p->nets[k], p->kinds[k], p->o.models_dir, &po);
+        if (!rc && (!p->nets[k] || km_pose_net_kind(p->nets[k]) != p->kinds[k]))
+            rc = km_seterr(KM_EINVAL, "pose pipeline: model %d is not a loaded %s", k,
+                           km_pose_kind_name(p->kinds[k]));
         if (rc)
             return rc;
         if ((rc = km_pose_estimator_new(&p->est[k][0], p->nets[k])))
@@ -166,6 +178,7 @@ int km_pose_pipeline_submit(km_pose_pipeline *p, const km_image *const *frames, 
 {
     if (p->inflight)
         return km_seterr(KM_EINVAL, "pose pipeline: a batch is already in flight");
+    p->collected_n = 0; /* raw results are about to be overwritten */
     if (n <= 0 || n > p->batch)
         return km_seterr(KM_EINVAL, "pose pipeline: %d frames, batch is 1..%d", n, p->batch);
     for (int k = 0; k < p->nk; k++) {
@@ -209,6 +222,7 @@ int km_pose_pipeline_collect(km_pose_pipeline *p, km_pose_result *results)
     km_pool_wait(p->pool);
     p->inflight = 0;
     int rc = p->submit_rc, n = p->inflight_n;
+    p->collected_n = 0;
     if (rc)
         return rc;
     for (int i = 0; i < p->inflight_nj; i++)
@@ -228,7 +242,15 @@ int km_pose_pipeline_collect(km_pose_pipeline *p, km_pose_result *results)
             for (int q = 0; q < results[i].n; q++)
                 results[i].p[q].id = q;
     }
+    p->collected_n = n;
     return 0;
+}
+
+const km_pose_result *km_pose_pipeline_model_result(const km_pose_pipeline *p, int i, int k)
+{
+    if (p->inflight || i < 0 || i >= p->collected_n || k < 0 || k >= p->nk)
+        return NULL;
+    return p->ptrs[k][i];
 }
 
 int km_pose_pipeline_run(km_pose_pipeline *p, const km_image *const *frames, int n,

@@ -20,6 +20,7 @@
 #define KINEMA_CAPTURE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "kinema/pose.h"
 #include "kinema/queue.h"
@@ -44,6 +45,7 @@ typedef struct km_capture {
     pthread_mutex_t commit_mu;   /* chunk commit vs cancel */
     pthread_mutex_t nets_mu;
     km_pose_net *nets[KM_POSE_NKINDS];  /* loaded on first use, shared */
+    atomic_int groups_busy;  /* chunk groups being posed now */
     pthread_mutex_t flight_mu;
     pthread_cond_t flight_cv;
     char inflight[CAP_MAX_INFLIGHT][132]; /* "P/S" of running tasks */
@@ -106,10 +108,10 @@ typedef struct cap_cam_result {
     double *kp;      /* owned [nframes][nkp][3] ensemble x, y, score */
 } cap_cam_result;
 
-/* Decode camera `cam`'s chunk, run the models + ensemble, write its 2D
- * files. out->kp owned by the caller (free()). */
+/* Decode camera `cam`'s chunk, run the models (on `threads` threads) +
+ * ensemble, write its 2D files. out->kp owned by the caller (free()). */
 int cap_pose_camera(km_capture *c, const km_session_rec *r, int cam, int64_t chunk,
-                    cap_cam_result *out);
+                    int threads, cap_cam_result *out);
 km_pose_net *cap_net(km_capture *c, km_pose_kind kind);
 
 /* Triangulate one chunk group when the session has a calibration;

@@ -179,6 +179,7 @@ int capture_init(km_capture *c, km_store *store, const char *data_dir, const cha
         return KM_ENOMEM;
     pthread_mutex_init(&c->commit_mu, NULL);
     pthread_mutex_init(&c->nets_mu, NULL);
+    atomic_init(&c->groups_busy, 0);
     pthread_mutex_init(&c->flight_mu, NULL);
     pthread_cond_init(&c->flight_cv, NULL);
     c->started_at = km_wall_s();

@@ -11,8 +11,13 @@
  * The highest-scoring person of each frame is kept (one subject per
  * capture); a frame without a person has zeros (score 0 = missing).
  *
+ * Parallelism: the capture pool runs cameras in parallel; what threads
+ * the cameras leave idle (one camera on two cores) run the session's
+ * models in parallel on a km_pose_pipeline, which also decodes the next
+ * frames while the models run. Results do not depend on the thread count.
+ *
  * Ownership: models (km_pose_net) are loaded once and shared read-only;
- * estimators are per call (one thread).
+ * each call has its own pipeline (estimators, tracking state).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +42,10 @@ typedef struct pose_run {
     int64_t chunk;
     int nk;
     km_pose_kind kinds[CAP_MAX_MODELS];
-    km_pose_estimator *est[CAP_MAX_MODELS];
-    km_pose_result *res;     /* [nk] */
-    km_pose_result fused;
+    km_pose_pipeline *pipe;
+    km_pose_result *fused;   /* [batch]: the pipeline's, then ours */
     km_kp_format fmt;
-    int nkp;
+    int nkp, threads;
     char dir[CAP_PATH];
     cap_cam_result *out;
     size_t cap_frames;
@@ -95,34 +99,35 @@ static int grow(pose_run *pr)
     return KM_OK;
 }
 
-static int one_frame(pose_run *pr, const km_frame *f)
+/* Files of frame i of the batch just collected: each model's best
+ * person, then the models fused (as one model's result is fused too: its
+ * keypoints under the threshold dropped). */
+static int write_frame(pose_run *pr, int i)
 {
     int fi = pr->out->nframes;
     char a[CAP_PATH + 128], b[CAP_PATH + 128];
     const km_pose_result *ptrs[CAP_MAX_MODELS];
     int rc = grow(pr);
     for (int m = 0; !rc && m < pr->nk; m++) {
-        rc = km_pose_estimate(pr->est[m], f->img, 1, &pr->res[m]);
-        ptrs[m] = &pr->res[m];
+        ptrs[m] = km_pose_pipeline_model_result(pr->pipe, i, m);
         const char *name = km_pose_kind_name(pr->kinds[m]);
-        const km_person *p = rc ? NULL : best_person(&pr->res[m]);
         snprintf(a, sizeof a, "%s/2D/points/%s/%d_%lld.npy", pr->dir, name, fi,
                  (long long)pr->chunk);
         snprintf(b, sizeof b, "%s/2D/confidence/%s/%d_%lld_confidence.npy", pr->dir, name, fi,
                  (long long)pr->chunk);
-        if (!rc)
-            rc = write_pair(a, b, p, km_kp_count(km_pose_kind_format(pr->kinds[m])), NULL);
+        rc = write_pair(a, b, best_person(ptrs[m]),
+                        km_kp_count(km_pose_kind_format(pr->kinds[m])), NULL);
     }
     km_fuse_opts fo = {pr->fmt, 0.3f, 0.3f};
     if (!rc)
-        rc = km_pose_fuse(ptrs, pr->nk, NULL, &fo, &pr->fused);
+        rc = km_pose_fuse(ptrs, pr->nk, NULL, &fo, &pr->fused[i]);
     if (rc)
         return rc;
     snprintf(a, sizeof a, "%s/ensemble/%d_%lld.npy", pr->dir, fi, (long long)pr->chunk);
     snprintf(b, sizeof b, "%s/ensemble/%d_%lld_confidence.npy", pr->dir, fi,
              (long long)pr->chunk);
     double *row = pr->out->kp + (size_t)fi * (size_t)pr->nkp * 3;
-    rc = write_pair(a, b, best_person(&pr->fused), pr->nkp, row);
+    rc = write_pair(a, b, best_person(&pr->fused[i]), pr->nkp, row);
     if (!rc)
         pr->out->nframes++;
     return rc;
@@ -133,23 +138,92 @@ static int setup(pose_run *pr)
     int rc = cap_models_parse(pr->r->models, pr->kinds, &pr->nk);
     if (rc)
         return rc;
+    km_pose_net *nets[CAP_MAX_MODELS];
     int all_blaze = 1;
     for (int m = 0; m < pr->nk; m++) {
-        km_pose_net *net = cap_net(pr->c, pr->kinds[m]);
-        if (!net)
+        if (!(nets[m] = cap_net(pr->c, pr->kinds[m])))
             return km_seterr(KM_EUNSUPPORTED, "pose model %s not available: %s",
                              km_pose_kind_name(pr->kinds[m]), km_errmsg());
-        if ((rc = km_pose_estimator_new(&pr->est[m], net)) != 0)
-            return rc;
         all_blaze &= km_pose_kind_format(pr->kinds[m]) == KM_KP_BLAZE33;
     }
     pr->fmt = all_blaze ? KM_KP_BLAZE33 : KM_KP_COCO17;
     pr->nkp = km_kp_count(pr->fmt);
-    pr->res = calloc((size_t)pr->nk, sizeof *pr->res);
-    if (!pr->res)
+    km_pose_pipeline_opts po;
+    memset(&po, 0, sizeof po);
+    po.kinds = pr->kinds;
+    po.nkinds = pr->nk;
+    po.nets = nets;
+    po.threads = pr->threads;
+    po.track = 1;
+    if ((rc = km_pose_pipeline_new(&pr->pipe, &po)) != 0)
+        return rc;
+    pr->fused = calloc((size_t)km_pose_pipeline_batch(pr->pipe), sizeof *pr->fused);
+    if (!pr->fused)
         return km_seterr(KM_ENOMEM, "out of memory");
     return cap_camera_dir(pr->c, pr->r->patient_id, pr->r->session_id, pr->cam, pr->dir,
                           sizeof pr->dir);
+}
+
+static int stopping(const pose_run *pr)
+{
+    return km_queue_stopping(pr->c->queue) ||
+           cap_is_cancelled(pr->c, pr->r->patient_id, pr->r->session_id);
+}
+
+/* Up to `max` frames into f[] (*n of them; 0 at the end of the video). */
+static int read_batch(km_reader *rd, km_frame **f, int max, int *n)
+{
+    *n = 0;
+    while (*n < max) {
+        int rc = km_reader_read(rd, &f[*n]);
+        if (rc == KM_EEOF)
+            return KM_OK;
+        if (rc)
+            return rc;
+        (*n)++;
+    }
+    return KM_OK;
+}
+
+static void unref_all(km_frame **f, int n)
+{
+    for (int i = 0; i < n; i++)
+        km_frame_unref(f[i]);
+}
+
+/* Batches of frames through the pipeline; the next batch is decoded while
+ * the models run on this one. */
+static int run_batches(pose_run *pr, km_reader *rd)
+{
+    enum { MAXB = 32 };
+    km_frame *cur[MAXB], *next[MAXB];
+    const km_image *imgs[MAXB];
+    int batch = km_pose_pipeline_batch(pr->pipe), ncur = 0, nnext = 0;
+    if (batch > MAXB)
+        batch = MAXB;
+    int rc = read_batch(rd, cur, batch, &ncur);
+    while (!rc && ncur > 0) {
+        if (stopping(pr)) {
+            rc = km_seterr(KM_ECANCELED, "stopped");
+            break;
+        }
+        for (int i = 0; i < ncur; i++)
+            imgs[i] = cur[i]->img;
+        rc = km_pose_pipeline_submit(pr->pipe, imgs, ncur);
+        int read_rc = rc ? KM_OK : read_batch(rd, next, batch, &nnext);
+        if (!rc)
+            rc = km_pose_pipeline_collect(pr->pipe, pr->fused);
+        for (int i = 0; !rc && i < ncur; i++)
+            rc = write_frame(pr, i);
+        if (!rc)
+            rc = read_rc;
+        unref_all(cur, ncur);
+        memcpy(cur, next, (size_t)nnext * sizeof *cur);
+        ncur = nnext;
+        nnext = 0;
+    }
+    unref_all(cur, ncur);
+    return rc;
 }
 
 static int run_frames(pose_run *pr, const char *video)
@@ -159,24 +233,7 @@ static int run_frames(pose_run *pr, const char *video)
     if (rc)
         return rc;
     pr->out->fps = km_reader_info(rd)->fps;
-    for (;;) {
-        if (km_queue_stopping(pr->c->queue) ||
-            cap_is_cancelled(pr->c, pr->r->patient_id, pr->r->session_id)) {
-            rc = km_seterr(KM_ECANCELED, "stopped");
-            break;
-        }
-        km_frame *f = NULL;
-        rc = km_reader_read(rd, &f);
-        if (rc == KM_EEOF) {
-            rc = KM_OK;
-            break;
-        }
-        if (!rc)
-            rc = one_frame(pr, f);
-        km_frame_unref(f);
-        if (rc)
-            break;
-    }
+    rc = run_batches(pr, rd);
     km_reader_close(rd);
     return rc;
 }
@@ -194,7 +251,7 @@ static int write_chunk_array(pose_run *pr)
 }
 
 int cap_pose_camera(km_capture *c, const km_session_rec *r, int cam, int64_t chunk,
-                    cap_cam_result *out)
+                    int threads, cap_cam_result *out)
 {
     memset(out, 0, sizeof *out);
     pose_run *pr = calloc(1, sizeof *pr);
@@ -204,6 +261,7 @@ int cap_pose_camera(km_capture *c, const km_session_rec *r, int cam, int64_t chu
     pr->r = r;
     pr->cam = cam;
     pr->chunk = chunk;
+    pr->threads = threads;
     pr->out = out;
     char video[CAP_PATH];
     int rc = setup(pr);
@@ -215,9 +273,8 @@ int cap_pose_camera(km_capture *c, const km_session_rec *r, int cam, int64_t chu
         rc = write_chunk_array(pr);
     out->nkp = pr->nkp;
     out->fmt = pr->fmt;
-    for (int m = 0; m < pr->nk; m++)
-        km_pose_estimator_free(pr->est[m]);
-    free(pr->res);
+    km_pose_pipeline_free(pr->pipe);
+    free(pr->fused);
     free(pr);
     out->rc = rc;
     if (rc)

@@ -57,6 +57,7 @@ typedef struct cams_job {
     km_capture *c;
     const km_session_rec *r;
     int64_t chunk;
+    int threads; /* per camera */
     cap_cam_result *res;
 } cams_job;
 
@@ -64,7 +65,7 @@ static void cams_range(void *arg, int begin, int end)
 {
     cams_job *j = arg;
     for (int cam = begin; cam < end; cam++)
-        cap_pose_camera(j->c, j->r, cam, j->chunk, &j->res[cam]);
+        cap_pose_camera(j->c, j->r, cam, j->chunk, j->threads, &j->res[cam]);
 }
 
 /* The first camera error decides the chunk's state. */
@@ -83,7 +84,8 @@ static int worst(const cap_cam_result *res, int n, const char **state, const cha
     return KM_OK;
 }
 
-static int finish(km_capture *c, const km_session_rec *r, int64_t chunk, cap_cam_result *res)
+static int finish(km_capture *c, const km_session_rec *r, int64_t chunk, int per_cam,
+                  cap_cam_result *res)
 {
     const char *state, *err;
     if (worst(res, r->cameras_count, &state, &err) == KM_ECANCELED)
@@ -98,8 +100,9 @@ static int finish(km_capture *c, const km_session_rec *r, int64_t chunk, cap_cam
     for (int cam = 0; !rc && cam < r->cameras_count; cam++)
         rc = km_store_chunk_set_state(c->store, r->patient_id, r->session_id, cam, chunk,
                                       state, err, res[cam].nframes);
-    km_log(KM_LOG_INFO, "chunk %lld of %s/%s: %s%s%s (3D frames %d)", (long long)chunk,
-           r->patient_id, r->session_id, state, err[0] ? ": " : "", err, n3d);
+    km_log(KM_LOG_INFO, "chunk %lld of %s/%s: %s%s%s (3D frames %d, %d threads per camera)",
+           (long long)chunk, r->patient_id, r->session_id, state, err[0] ? ": " : "", err, n3d,
+           per_cam);
     return rc;
 }
 
@@ -112,9 +115,14 @@ static int process(km_capture *c, const km_session_rec *r, int64_t chunk)
     cap_cam_result *res = calloc((size_t)r->cameras_count, sizeof *res);
     if (!res)
         return km_seterr(KM_ENOMEM, "out of memory");
-    cams_job j = {c, r, chunk, res};
+    /* Cameras run in parallel on the pool; threads they leave idle (one
+     * camera on two cores) run each camera's models in parallel. */
+    int groups = atomic_fetch_add(&c->groups_busy, 1) + 1;
+    int per_cam = km_pool_size(c->pool) / (groups * r->cameras_count);
+    cams_job j = {c, r, chunk, per_cam < 1 ? 1 : per_cam, res};
     km_pool_parallel_for(c->pool, r->cameras_count, r->cameras_count, cams_range, &j);
-    rc = finish(c, r, chunk, res);
+    atomic_fetch_sub(&c->groups_busy, 1);
+    rc = finish(c, r, chunk, j.threads, res);
     for (int i = 0; i < r->cameras_count; i++)
         free(res[i].kp);
     free(res);

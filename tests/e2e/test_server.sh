@@ -289,6 +289,31 @@ expect_error "detail with a bad id is 400" 400 invalid_id patient_id GET "/api/s
 expect "GET /api/sessions lists sessions" 200 GET /api/sessions
 [ "$(jq_body "d['count']")" = 1 ] && pass "one session listed" || fail "one session listed"
 
+# ---------------------------------------------------------------- one camera: its models in parallel
+# With --workers 2, P1/S1's three cameras each ran their two models one after
+# the other; a one-camera session runs them on two threads. Same chunk,
+# same files, bit for bit.
+if [ $HAVE_MODELS = 1 ]; then
+    expect "start P5/S5 with 1 camera" 201 POST /api/session/start -H "$J" \
+        -d "{\"patient_id\":\"P5\",\"session_id\":\"S5\",\"cameras_count\":1,\"models\":$MODELS}"
+    upload "$TMP/c0.mp4" 0 0 -F patient_id=P5 -F session_id=S5 >/dev/null
+    if wait_done P5 S5 1; then pass "session P5/S5 processing reaches done"; else fail "session P5/S5 processing reaches done" "$(head -c 600 "$TMP/body")"; fi
+    grep -q 'chunk 0 of P5/S5: done (3D frames 0, 2 threads per camera)' "$TMP/server.log" &&
+        pass "one camera's models ran on 2 threads" || fail "one camera's models ran on 2 threads" "$(grep 'of P5/S5' "$TMP/server.log")"
+    check_py "models in parallel write the same files as one after another" "
+import filecmp, os
+a, b = '$S/camera0', '$DATA/unprocessed/patientP5/sessionS5/camera0'
+n = 0
+for sub in ('2D/points/blazepose-lite', '2D/confidence/blazepose-lite',
+            '2D/points/movenet-lightning', '2D/confidence/movenet-lightning', 'ensemble'):
+    for f in os.listdir(os.path.join(b, sub)):
+        assert filecmp.cmp(os.path.join(a, sub, f), os.path.join(b, sub, f), shallow=False), (sub, f)
+        n += 1
+assert n > 5 * 10, n
+"
+    expect "cancel P5/S5" 200 POST /api/session/cancel -H "$J" -d '{"patient_id":"P5","session_id":"S5"}'
+fi
+
 # ---------------------------------------------------------------- kill -9 during processing
 expect "start P2/S2 (3 cameras, no calibration)" 201 POST /api/session/start -H "$J" \
     -d "{\"patient_id\":\"P2\",\"session_id\":\"S2\",\"cameras_count\":3,\"models\":$MODELS}"
