@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -108,6 +109,7 @@ static int make_temp(km_writer *w)
         return km_seterr(e == ENOENT ? KM_ENOTFOUND : KM_EIO, "%s: cannot create file: %s", w->path,
                          strerror(e));
     }
+    fchmod(fd, 0644); /* mkstemp's 0600 would stay on the renamed output */
     close(fd);
     return KM_OK;
 }

@@ -249,6 +249,9 @@ static void test_close_replaces_existing_file(void **state)
     km_video_info info;
     assert_int_equal(km_probe(path, &info), KM_OK);
     assert_int_equal(info.frames, 2);
+    struct stat sb; /* readable by others, as the file it replaced was (not mkstemp's 0600) */
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
 }
 
 static void test_odd_size_h264_is_a_clear_error(void **state)
