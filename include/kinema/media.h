@@ -161,7 +161,8 @@ int km_jpeg_decode(const uint8_t *buf, size_t len, km_pixfmt fmt, km_image **out
 /* PNG via libpng. *out is malloc'd (caller frees). */
 int km_png_encode(const km_image *img, uint8_t **out, size_t *len);
 int km_png_decode(const uint8_t *buf, size_t len, km_pixfmt fmt, km_image **out);
-/* Load a JPEG or PNG (by content) into a new RGB24 or GRAY8 image. */
+/* Load a JPEG or PNG (by content) into a new RGB24 or GRAY8 image; path
+ * may be a network URL (fetched, at most 512 MB, 10 s). */
 int km_image_load(const char *path, km_pixfmt fmt, km_image **out);
 /* Save by extension (.jpg/.jpeg/.png), atomically. quality for JPEG
  * (1..100; <= 0 = 95). */

@@ -288,7 +288,7 @@ static int run_video(pose_run *r, km_reader *rd, km_frame *still)
 static int open_input(const pose_args *a, km_reader **rd, km_frame **still, km_pose_stream_info *info)
 {
     int rc;
-    if (km_is_image_path(a->input) && !strstr(a->input, "://")) {
+    if (km_is_image_path(a->input)) { /* a file or a URL */
         km_image *img;
         if ((rc = km_image_load(a->input, KM_PIX_RGB24, &img)))
             return rc;

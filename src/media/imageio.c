@@ -2,7 +2,8 @@
  * imageio.c - still images from and to files.
  *
  * Loading trusts the content, not the name: the format is picked by magic
- * bytes, so a PNG saved as .jpg still loads. Saving picks the format by
+ * bytes, so a PNG saved as .jpg still loads; a network URL (http://...)
+ * is fetched first (urlread.c). Saving picks the format by
  * extension and writes atomically (temp file + rename, via util), so a
  * crash never leaves half an image. Errors name the file.
  */
@@ -42,7 +43,9 @@ int km_image_load(const char *path, km_pixfmt fmt, km_image **out)
         return km_seterr(KM_EINVAL, "%s: images load as RGB24 or GRAY8", path);
     uint8_t *buf;
     size_t len;
-    int rc = km_read_file(path, IMAGE_FILE_MAX, &buf, &len); /* message names the path */
+    int url = strstr(path, "://") && strncmp(path, "file://", 7) != 0;
+    int rc = url ? km__url_read(path, IMAGE_FILE_MAX, &buf, &len)
+                 : km_read_file(path, IMAGE_FILE_MAX, &buf, &len); /* messages name the path */
     if (rc < 0)
         return rc;
     if (len == 0)

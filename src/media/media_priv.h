@@ -24,6 +24,9 @@ km_image *km__image_new_uninit(int width, int height, km_pixfmt fmt);
 /* Zero the bytes between each row's end and its stride (8-bit formats),
  * so whole-row reads and hashes of a converted image are deterministic. */
 void km__image_clear_padding(km_image *img);
+/* The bytes at a network URL (owned: free()), at most max of them; fails
+ * after 10 s. */
+int km__url_read(const char *url, size_t max, uint8_t **buf, size_t *len);
 /* Lower-case extension of path without the dot ("" if none) into ext. */
 void km__path_ext(const char *path, char *ext, size_t cap);
 

@@ -1,6 +1,7 @@
 # End-to-end tests of `kinema pose`: usage errors, the JSON schema of
 # issue 3 on an image and on two seconds of video (single model, ensemble,
-# MultiPose with track ids), CSV and .npy outputs, overlays.
+# MultiPose with track ids), CSV and .npy outputs, overlays, an image and a
+# video over HTTP.
 # Model runs skip clearly when models/ is missing (scripts/fetch-models.sh).
 . tests/e2e/lib.sh
 V=tests/media/vtest.avi
@@ -139,4 +140,32 @@ assert np.isfinite(a).any()
 "
 check_status "video overlay to a .png is refused" 1 "$KINEMA" pose "$V" --models-dir "$MODELS" --model movenet-lightning --max-frames 2 -o "$TMP/x.json" --overlay "$TMP/x.png"
 [ ! -e "$TMP/x.json" ] && pass "failed run leaves no output" || fail "failed run leaves no output"
+
+# ---- inputs over HTTP (a local http.server on a free loopback port)
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$PY -m http.server "$PORT" --bind 127.0.0.1 --directory tests/media >/dev/null 2>&1 &
+HPID=$!
+trap 'kill $HPID 2>/dev/null; rm -rf "$TMP"' EXIT INT TERM
+i=0
+while [ $i -lt 100 ] && ! $PY -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/')" 2>/dev/null; do
+    sleep 0.1; i=$((i + 1))
+done
+U=http://127.0.0.1:$PORT
+check "pose image URL" "$KINEMA" pose "$U/messi5.jpg" --models-dir "$MODELS" --model movenet-lightning -o "$TMP/url.json"
+check "pose same image as a file" "$KINEMA" pose "$I" --models-dir "$MODELS" --model movenet-lightning -o "$TMP/file.json"
+check_py "an image URL is a still with the file's results" "
+import json
+a, b = json.load(open('$TMP/url.json')), json.load(open('$TMP/file.json'))
+assert a.pop('input') == '$U/messi5.jpg' and b.pop('input') == '$I'
+assert a == b and a['fps'] == 0, (a['fps'], a['frames'][:1], b['frames'][:1])
+"
+check "pose video URL" "$KINEMA" pose "$U/vtest.avi" --models-dir "$MODELS" --model movenet-multipose --max-frames 5 -o "$TMP/urlv.json"
+check "pose same video as a file" "$KINEMA" pose "$V" --models-dir "$MODELS" --model movenet-multipose --max-frames 5 -o "$TMP/filev.json"
+check_py "a video URL gives the file's frames" "
+import json
+a, b = json.load(open('$TMP/urlv.json')), json.load(open('$TMP/filev.json'))
+assert len(a['frames']) == 5 and a['frames'] == b['frames'] and a['fps'] == b['fps']
+"
+check_status "a missing URL exits 1" 1 "$KINEMA" pose "$U/nothing.jpg" --models-dir "$MODELS" -o "$TMP/y.json"
+grep -q "404" "$TMP/err" && [ ! -e "$TMP/y.json" ] && pass "the error says 404, no output" || fail "the error says 404, no output" "$(cat "$TMP/err")"
 finish
