@@ -8,7 +8,9 @@
  *      activation addend) as oneDNN post-ops (eltwise, binary add; in
  *      bf16 the ADD is a sum into dst); the fused step runs where the last
  *      absorbed node ran; RESHAPE becomes an alias of its input's storage;
- *   2. dtypes (bf16 plans, assign_dtypes);
+ *   2. dtypes (bf16 plans, assign_dtypes); then band fusion: a 1x1
+ *      convolution whose large output feeds only a depthwise convolution
+ *      runs with it band by band through an L2-sized buffer (plan_bands);
  *   3. oneDNN primitives: convolutions (depthwise = grouped, weights
  *      format_tag_any, reordered once), max/avg pooling, linear
  *      resampling (half-pixel centres); kinema's kernels (narrow.c) for
@@ -54,7 +56,11 @@ static size_t align_up(size_t n)
     return (n + ALIGN - 1) / ALIGN * ALIGN;
 }
 
-enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_MOVE, ST_REF, ST_CONVERT };
+enum { ST_CONV, ST_NARROW, ST_POOL, ST_RESAMPLE, ST_MOVE, ST_REF, ST_CONVERT, ST_BAND };
+
+typedef struct band band;
+static int band_second(const band *bd);
+static void band_free(band *bd);
 
 /* How a sum post-op finds the addend in dst: dst shares the addend's
  * storage (the addend dies there), or the addend is copied in first. */
@@ -83,6 +89,7 @@ typedef struct step {
                              * (SUM_IN_PLACE or SUM_COPY), not a binary post-op */
     int rin[NN_MAXIN];      /* ST_REF: input tensors (after dtype shadows) */
     nn_narrow *nw;          /* ST_NARROW: kernel parameters and weights (plan-owned) */
+    band *bd;               /* ST_BAND: the two convolutions and their band primitives (plan-owned) */
     dnnl_primitive_t prim;
     int nargs;
     sarg args[MAX_ARGS];
@@ -97,7 +104,7 @@ struct nn_plan {
     int debug;              /* KM_NN_NOFUSE bits: 1 post-ops, 2 pad folding, 4 all fusion, 8 oneDNN
                              * resampling, 16 oneDNN for narrow convolutions, 32 reference PAD
                              * and DEPTH_TO_SPACE, 64 oneDNN for wide bf16 depthwise, 128 binary
-                             * post-ops for every residual ADD */
+                             * post-ops for every residual ADD, 256 no band fusion */
     step *steps;
     int nsteps, cap;
     int nt;                 /* graph tensors + dtype shadows */
@@ -133,6 +140,7 @@ struct nn_exec {
     unsigned char *in_arg;  /* per step, per arg: 1 + graph input it reads, 0 */
     const float *cur_in[NN_MAXIN]; /* this run's inputs, read in place */
     int prof;               /* KM_NN_PROFILE=1 */
+    dnnl_memory_t *bmem;    /* ST_BAND: per step, BAND_MEMS memory objects (handles set per call) */
 };
 
 /* ------------------------------------------------------------ platform */
@@ -619,21 +627,30 @@ static int chain_next(const nn_graph *g, int head, int cur)
     return -1;
 }
 
-/* nn_plan_create_consuming: free the IR weights of step s's convolution
- * now that the plan has its own copy, unless another step still needs
- * them: a convolution not prepared yet, or a reference kernel at run time. */
-static void consume_weights(nn_plan *p, int s)
+static int node_reads(const nn_graph *g, int node, int t)
 {
-    int t = p->g->n[p->steps[s].node].in[1];
+    for (int j = 0; node >= 0 && j < g->n[node].nin; j++)
+        if (g->n[node].in[j] == t)
+            return 1;
+    return 0;
+}
+
+/* nn_plan_create_consuming: free the IR weights of convolution `node`
+ * (of step s) now that the plan has its own copy, unless another step
+ * still needs them: a convolution not prepared yet, or a reference kernel
+ * at run time. */
+static void consume_weights(nn_plan *p, int s, int node)
+{
+    int t = p->g->n[node].in[1];
     if (!p->consume)
         return;
     for (int k = 0; k < p->nsteps; k++) {
         const step *o = &p->steps[k];
-        const nn_node *n = k != s && o->node >= 0 ? &p->g->n[o->node] : NULL;
-        int prepared = k < s && (o->kind == ST_CONV || o->kind == ST_NARROW);
-        for (int j = 0; n && !prepared && j < n->nin; j++)
-            if (n->in[j] == t)
-                return;
+        int prepared = k < s && (o->kind == ST_CONV || o->kind == ST_NARROW || o->kind == ST_BAND);
+        if (k == s || prepared)
+            continue;
+        if (node_reads(p->g, o->node, t) || (o->kind == ST_BAND && node_reads(p->g, band_second(o->bd), t)))
+            return;
     }
     nn_graph_release(p->consume, t);
 }
@@ -778,70 +795,89 @@ static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
     return rc;
 }
 
-static int prim_conv(nn_plan *p, step *s)
+/* Primitive descriptor of step s's convolution from a source of h rows
+ * to oh output rows with vertical padding pt / pb (the whole tensors: their
+ * own sizes and padding; a band of rows: band.c's geometry); the user
+ * layout of its weights in w_user and of its bias in b_md. */
+static int conv_pd(nn_plan *p, step *s, int64_t h, int64_t oh, int64_t pt, int64_t pb,
+                   dnnl_primitive_desc_t *pd, dnnl_memory_desc_t *w_user, dnnl_memory_desc_t *b_md)
 {
     const nn_graph *g = p->g;
     const nn_node *n = &g->n[s->node];
-    const nn_tensor *x = tens(p, s->src), *w = &g->t[n->in[1]], *b = &g->t[n->in[2]];
+    const nn_tensor *x = tens(p, s->src), *y = &g->t[n->out];
     int dw = n->op == NN_OP_DWCONV2D;
-    const nn_tensor *y = &g->t[n->out];
     int64_t cin = x->shape[3], cout = y->shape[3], kh = n->kernel[0], kw = n->kernel[1];
     dnnl_data_type_t wdt = ddt(p, s->src);
-    dnnl_memory_desc_t src_md, dst_md, w_any, b_md, w_user;
-    int rc = md_of(p, &src_md, s->src);
-    if (!rc)
-        rc = md_nhwc(&dst_md, y, ddt(p, s->out));
-    if (rc)
-        return rc;
-    dnnl_dims_t bd = {cout};
-    DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a), "bias desc");
+    dnnl_memory_desc_t src_md, dst_md, w_any;
+    dnnl_dims_t sd = {1, cin, h, x->shape[2]}, dd = {1, cout, oh, y->shape[2]}, bd = {cout};
+    DN(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, ddt(p, s->src), dnnl_nhwc), "memory desc");
+    DN(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, ddt(p, s->out), dnnl_nhwc), "memory desc");
+    DN(dnnl_memory_desc_init_by_tag(b_md, 1, bd, dnnl_f32, dnnl_a), "bias desc");
     if (dw) {
         dnnl_dims_t wd = {cout, 1, 1, kh, kw}, ws = {1, cout, cout, kw * cout, cout};
-        DN(dnnl_memory_desc_init_by_strides(&w_user, 5, wd, dnnl_f32, ws), "weights desc");
+        DN(dnnl_memory_desc_init_by_strides(w_user, 5, wd, dnnl_f32, ws), "weights desc");
         DN(dnnl_memory_desc_init_by_tag(&w_any, 5, wd, wdt, dnnl_format_tag_any), "weights desc");
     } else {
         dnnl_dims_t wd = {cout, cin, kh, kw};
-        DN(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_ohwi), "weights desc");
+        DN(dnnl_memory_desc_init_by_tag(w_user, 4, wd, dnnl_f32, dnnl_ohwi), "weights desc");
         DN(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, wdt, dnnl_format_tag_any), "weights desc");
     }
     dnnl_dims_t strides = {n->stride[0], n->stride[1]}, dil = {n->dil[0] - 1, n->dil[1] - 1};
-    dnnl_dims_t pl = {n->pad[0] + s->extra[0], n->pad[1] + s->extra[1]};
-    dnnl_dims_t pr = {n->pad[2] + s->extra[2], n->pad[3] + s->extra[3]};
+    dnnl_dims_t pl = {pt, n->pad[1] + s->extra[1]}, pr = {pb, n->pad[3] + s->extra[3]};
     dnnl_convolution_desc_t cd;
     DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-                                                  &w_any, &b_md, &dst_md, strides, dil, pl, pr),
+                                                  &w_any, b_md, &dst_md, strides, dil, pl, pr),
        "convolution desc");
-    s->sum = wants_sum(p, s) ? SUM_COPY : SUM_NONE; /* plan_memory may make it in place */
     dnnl_post_ops_t po;
     DN(dnnl_post_ops_create(&po), "post-ops create");
-    rc = build_posts(p, s, po);
+    int rc = build_posts(p, s, po);
     dnnl_primitive_attr_t attr = NULL;
     if (!rc)
         rc = new_attr(&attr, po);
     dnnl_post_ops_destroy(po);
-    dnnl_primitive_desc_t pd = NULL;
-    if (!rc && dnnl_primitive_desc_create(&pd, &cd, attr, g_engine, NULL) != dnnl_success)
+    if (!rc && dnnl_primitive_desc_create(pd, &cd, attr, g_engine, NULL) != dnnl_success)
         rc = km_seterr(KM_EUNSUPPORTED, "oneDNN: no convolution for node %s", n->name);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Step s's weights and bias, reordered once into the layout pd picked. */
+static int conv_consts(const nn_plan *p, const step *s, dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *w_user,
+                       const dnnl_memory_desc_t *b_md, dnnl_memory_t *wm, dnnl_memory_t *bm)
+{
+    const nn_node *n = &p->g->n[s->node];
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    *wm = *bm = NULL;
+    int rc = const_memory(wm, w_user, p->g->t[n->in[1]].data, wmd);
+    if (!rc)
+        rc = const_memory(bm, b_md, p->g->t[n->in[2]].data, b_md);
+    if (rc && *wm) {
+        dnnl_memory_destroy(*wm);
+        *wm = NULL;
+    }
+    return rc;
+}
+
+static int prim_conv(nn_plan *p, step *s)
+{
+    const nn_node *n = &p->g->n[s->node];
+    const nn_tensor *x = tens(p, s->src), *y = &p->g->t[n->out];
+    s->sum = wants_sum(p, s) ? SUM_COPY : SUM_NONE; /* plan_memory may make it in place */
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t w_user, b_md, src_md, omd;
+    dnnl_memory_t wm = NULL, bm = NULL;
+    int rc = conv_pd(p, s, x->shape[1], y->shape[1], n->pad[0] + s->extra[0], n->pad[2] + s->extra[2], &pd,
+                     &w_user, &b_md);
+    if (!rc && (rc = conv_consts(p, s, pd, &w_user, &b_md, &wm, &bm)) != 0)
+        dnnl_primitive_desc_destroy(pd);
     if (rc)
         return rc;
-    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_t wm = NULL, bm = NULL;
-    rc = const_memory(&wm, &w_user, w->data, wmd);
-    if (!rc)
-        rc = const_memory(&bm, &b_md, b->data, &b_md);
-    if (rc) {
-        if (wm)
-            dnnl_memory_destroy(wm);
-        dnnl_primitive_desc_destroy(pd);
-        return rc;
-    }
-    add_arg(s, DNNL_ARG_SRC, ARG_TENSOR, s->src, NULL, &src_md);
-    add_arg(s, DNNL_ARG_WEIGHTS, ARG_CONST, -1, wm, wmd);
-    add_arg(s, DNNL_ARG_BIAS, ARG_CONST, -1, bm, &b_md);
-    dnnl_memory_desc_t omd;
+    md_of(p, &src_md, s->src);
     md_of(p, &omd, s->out);
+    add_arg(s, DNNL_ARG_SRC, ARG_TENSOR, s->src, NULL, &src_md);
+    add_arg(s, DNNL_ARG_WEIGHTS, ARG_CONST, -1, wm, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0));
+    add_arg(s, DNNL_ARG_BIAS, ARG_CONST, -1, bm, &b_md);
     add_arg(s, DNNL_ARG_DST, ARG_TENSOR, s->out, NULL, &omd);
     for (int i = 0; i < s->nadd && !s->sum; i++) {
         dnnl_memory_desc_t amd;
@@ -849,6 +885,232 @@ static int prim_conv(nn_plan *p, step *s)
         add_arg(s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(s->addidx[i]) | DNNL_ARG_SRC_1, ARG_TENSOR, s->add[i], NULL, &amd);
     }
     return finish_prim(p, s, pd);
+}
+
+/* ------------------------------------------------------ band fusion */
+
+/*
+ * A 1x1 convolution whose output only feeds a depthwise convolution runs
+ * band by band with it: the 1x1 convolution writes a few rows of its
+ * output into a buffer that stays in L2 and the depthwise convolution
+ * reads them there, so the tensor between them (12.6 MB for MoveNet
+ * Thunder's 128x128x192 expansion) never goes out to memory and back.
+ * The rows a band shares with the next (the depthwise kernel's overlap)
+ * move to the front of the buffer instead of being computed again; rows
+ * outside the tensor are zeros in the buffer, so the depthwise primitive
+ * of a band has no vertical padding. oneDNN wants a primitive per shape:
+ * one per row count (first, middle, last bands), sharing one copy of the
+ * weights; a pair whose row counts would get different weight layouts
+ * stays unfused.
+ */
+#define BAND_MIN_BYTES ((size_t)3 << 20) /* tensors between the two this large or more */
+#define BAND_BUF_BYTES ((size_t)1 << 20) /* input rows of one band's depthwise */
+#define BAND_NA 4                        /* 1x1 primitives (row counts) */
+#define BAND_NB 2                        /* depthwise primitives: full and last band */
+#define BAND_MEMS ((BAND_NA + BAND_NB) * 3)
+
+typedef struct band_prim {
+    int rows;                 /* source rows (1x1) or output rows (depthwise) */
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t md[3]; /* src, dst, scratchpad */
+    size_t sp;                /* scratchpad bytes */
+} band_prim;
+
+struct band {
+    step a, b;                /* the 1x1 and the depthwise convolution, as described */
+    int h, w, cin, c, oh, ow, kh, stride, pt; /* depthwise geometry (h x w x c in) */
+    int rout;                 /* depthwise output rows per band */
+    size_t es_in, es_mid, es_out;
+    int na, nb;
+    band_prim pa[BAND_NA], pb[BAND_NB];
+    dnnl_memory_t aw, ab, bw, bb; /* weights and biases, one copy each */
+    size_t buf;               /* band buffer bytes, aligned */
+};
+
+/* Band k: depthwise output rows [oy0, oy0 + nout) from buffer rows
+ * [iy0, iy0 + nin) of the tensor between; the first `keep` come from the
+ * previous band, the 1x1 convolution computes rows [lo, lo + n), the
+ * others lie outside the tensor (zeros). */
+typedef struct band_span {
+    int oy0, nout, iy0, nin, keep, lo, n;
+} band_span;
+
+static void band_span_of(const band *bd, int k, band_span *sp)
+{
+    int s = bd->stride, overlap = bd->kh - s; /* with the previous band, always a full one */
+    sp->oy0 = k * bd->rout;
+    sp->nout = bd->oh - sp->oy0 < bd->rout ? bd->oh - sp->oy0 : bd->rout;
+    sp->iy0 = sp->oy0 * s - bd->pt;
+    sp->nin = (sp->nout - 1) * s + bd->kh;
+    sp->keep = k == 0 || overlap < 0 ? 0 : overlap;
+    int lo = sp->iy0 + sp->keep, hi = sp->iy0 + sp->nin;
+    sp->lo = lo < 0 ? 0 : lo;
+    hi = hi > bd->h ? bd->h : hi;
+    sp->n = hi > sp->lo ? hi - sp->lo : 0;
+}
+
+static int band_count(const band *bd)
+{
+    return (bd->oh + bd->rout - 1) / bd->rout;
+}
+
+static int band_second(const band *bd)
+{
+    return bd->b.node;
+}
+
+static void band_free(band *bd)
+{
+    if (!bd)
+        return;
+    for (int i = 0; i < BAND_NA + BAND_NB; i++) {
+        band_prim *bp = i < BAND_NA ? &bd->pa[i] : &bd->pb[i - BAND_NA];
+        if (bp->prim)
+            dnnl_primitive_destroy(bp->prim);
+    }
+    dnnl_memory_t m[4] = {bd->aw, bd->ab, bd->bw, bd->bb};
+    for (int i = 0; i < 4; i++)
+        if (m[i])
+            dnnl_memory_destroy(m[i]);
+    free(bd);
+}
+
+/* The variant of v[0..n) for `rows`, added if new (NULL when full). */
+static band_prim *band_variant(band_prim *v, int *n, int cap, int rows)
+{
+    for (int i = 0; i < *n; i++)
+        if (v[i].rows == rows)
+            return &v[i];
+    if (*n == cap)
+        return NULL;
+    v[*n].rows = rows;
+    return &v[(*n)++];
+}
+
+/* Primitive of bp for step s from h to oh rows; the first variant of a
+ * convolution reorders its weights into *wm / *bm, later ones must want
+ * the same layout. 1: that layout differs (leave the pair unfused). */
+static int band_prim_make(nn_plan *p, step *s, band_prim *bp, int h, int oh, dnnl_memory_t *wm, dnnl_memory_t *bm)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t w_user, b_md;
+    int rc = conv_pd(p, s, h, oh, 0, 0, &pd, &w_user, &b_md);
+    if (rc)
+        return rc;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *have = NULL;
+    if (!*wm)
+        rc = conv_consts(p, s, pd, &w_user, &b_md, wm, bm);
+    else if (dnnl_memory_get_memory_desc(*wm, &have) != dnnl_success || !dnnl_memory_desc_equal(wmd, have))
+        rc = 1;
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    bp->md[0] = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    bp->md[1] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bp->md[2] = *sp;
+    bp->sp = dnnl_memory_desc_get_size(sp);
+    if (!rc && dnnl_primitive_create(&bp->prim, pd) != dnnl_success)
+        rc = km_seterr(KM_EINTERNAL, "oneDNN: primitive creation failed");
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* Every band's primitives; 1 when the pair cannot be banded. */
+static int band_prims(nn_plan *p, band *bd)
+{
+    band_span sp;
+    for (int k = 0; k < band_count(bd); k++) {
+        band_span_of(bd, k, &sp);
+        band_prim *a = sp.n ? band_variant(bd->pa, &bd->na, BAND_NA, sp.n) : NULL;
+        band_prim *b = band_variant(bd->pb, &bd->nb, BAND_NB, sp.nout);
+        if ((sp.n && !a) || !b)
+            return 1;
+        int rc = 0;
+        if (a && !a->prim)
+            rc = band_prim_make(p, &bd->a, a, sp.n, sp.n, &bd->aw, &bd->ab);
+        if (!rc && !b->prim)
+            rc = band_prim_make(p, &bd->b, b, sp.nin, sp.nout, &bd->bw, &bd->bb);
+        if (rc)
+            return rc;
+    }
+    size_t most = 0;
+    for (int i = 0; i < BAND_NA + BAND_NB; i++) {
+        size_t sz = i < BAND_NA ? bd->pa[i].sp : bd->pb[i - BAND_NA].sp;
+        most = sz > most ? sz : most;
+    }
+    if (bd->buf + most > p->scratch)
+        p->scratch = bd->buf + most;
+    return 0;
+}
+
+/* Steps i (1x1) and i + 1 (depthwise) as a band, or NULL: the 1x1's
+ * output must feed the depthwise convolution alone, without addends on
+ * either, and be large enough to leave L2 (BAND_MIN_BYTES). */
+static band *band_of(const nn_plan *p, const fuse *f, int i)
+{
+    const step *a = &p->steps[i], *b = &p->steps[i + 1];
+    if (a->kind != ST_CONV || b->kind != ST_CONV || a->nadd || b->nadd || b->src != a->out)
+        return NULL;
+    const nn_node *na = &p->g->n[a->node], *nb = &p->g->n[b->node];
+    const nn_tensor *x = tens(p, a->src), *t = tens(p, a->out), *y = tens(p, b->out);
+    int t0 = p->orig[a->out];
+    if (na->op != NN_OP_CONV2D || na->kernel[0] != 1 || na->kernel[1] != 1 || na->stride[0] != 1 ||
+        na->stride[1] != 1 || na->pad[0] || na->pad[1] || na->pad[2] || na->pad[3] || a->extra[0] || a->extra[1] ||
+        a->extra[2] || a->extra[3] || nb->op != NN_OP_DWCONV2D || nb->dil[0] != 1 || nb->stride[0] < 1 ||
+        x->ndim != 4 || t->ndim != 4 || y->ndim != 4 || x->shape[0] != 1 || f->nuse[t0] != 1 || f->is_out[t0] ||
+        p->root[a->out] != a->out)
+        return NULL;
+    size_t es_mid = p->dt[a->out] == DT_BF16 ? 2 : 4, row = (size_t)t->shape[2] * (size_t)t->shape[3] * es_mid;
+    int kh = nb->kernel[0], s = nb->stride[0];
+    if (row * (size_t)t->shape[1] < BAND_MIN_BYTES || row * (size_t)kh > BAND_BUF_BYTES)
+        return NULL;
+    int rout = (int)((BAND_BUF_BYTES / row - (size_t)kh) / (size_t)s) + 1;
+    if (rout >= y->shape[1])
+        return NULL; /* one band: nothing to gain */
+    band *bd = calloc(1, sizeof(*bd));
+    if (!bd)
+        return NULL;
+    bd->a = *a;
+    bd->b = *b;
+    bd->h = (int)t->shape[1];
+    bd->w = (int)t->shape[2];
+    bd->c = (int)t->shape[3];
+    bd->cin = (int)x->shape[3];
+    bd->oh = (int)y->shape[1];
+    bd->ow = (int)y->shape[2];
+    bd->kh = kh;
+    bd->stride = s;
+    bd->pt = nb->pad[0] + b->extra[0];
+    bd->rout = rout;
+    bd->es_in = p->dt[a->src] == DT_BF16 ? 2 : 4;
+    bd->es_mid = es_mid;
+    bd->es_out = p->dt[b->out] == DT_BF16 ? 2 : 4;
+    bd->buf = align_up(((size_t)(rout - 1) * (size_t)s + (size_t)kh) * row);
+    return bd;
+}
+
+/* Merge each banding pair of steps into one ST_BAND step (KM_NN_NOFUSE
+ * bit 256 keeps them apart). */
+static int plan_bands(nn_plan *p, const fuse *f)
+{
+    for (int i = 0; i + 1 < p->nsteps && !(p->debug & 256); i++) {
+        band *bd = band_of(p, f, i);
+        if (!bd)
+            continue;
+        int rc = band_prims(p, bd);
+        if (rc) {
+            band_free(bd);
+            if (rc == KM_ENOMEM)
+                return rc;
+            continue; /* layouts differ, or no primitive for a band: stays two steps */
+        }
+        step *st = &p->steps[i];
+        st->kind = ST_BAND;
+        st->out = p->steps[i + 1].out;
+        st->bd = bd;
+        memmove(&p->steps[i + 1], &p->steps[i + 2], (size_t)(p->nsteps - i - 2) * sizeof(step));
+        p->nsteps--;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------- pooling, resampling */
@@ -1126,12 +1388,17 @@ static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int 
         keep = keep_f32_set(p);
         rc = keep ? assign_dtypes(p, keep) : km_seterr(KM_ENOMEM, "out of memory (plan)");
     }
+    if (!rc)
+        rc = plan_bands(p, &f);
     for (int s = 0; !rc && s < p->nsteps; s++) {
         step *st = &p->steps[s];
         if (st->kind == ST_CONV || st->kind == ST_NARROW) {
             rc = st->kind == ST_CONV ? prim_conv(p, st) : prep_narrow(p, st);
             if (!rc)
-                consume_weights(p, s);
+                consume_weights(p, s, st->node);
+        } else if (st->kind == ST_BAND) { /* primitives made by plan_bands */
+            consume_weights(p, s, st->bd->a.node);
+            consume_weights(p, s, st->bd->b.node);
         } else if (st->kind == ST_POOL || st->kind == ST_RESAMPLE)
             rc = prim_pool_resample(p, st);
         else if (st->kind == ST_REF && !bf16)
@@ -1151,6 +1418,14 @@ static int plan_create(nn_plan **out, const nn_graph *g, nn_graph *consume, int 
     return 0;
 }
 
+int nn_plan_bands(const nn_plan *p)
+{
+    int n = 0;
+    for (int s = 0; s < p->nsteps; s++)
+        n += p->steps[s].kind == ST_BAND;
+    return n;
+}
+
 void nn_plan_free(nn_plan *p)
 {
     if (!p)
@@ -1160,6 +1435,7 @@ void nn_plan_free(nn_plan *p)
         if (st->prim)
             dnnl_primitive_destroy(st->prim);
         narrow_free(st->nw);
+        band_free(st->bd);
         for (int a = 0; a < st->nargs; a++)
             if (st->args[a].kind == ARG_CONST && st->args[a].mem)
                 dnnl_memory_destroy(st->args[a].mem);
@@ -1322,6 +1598,31 @@ static int bind_workspace(nn_exec *e, uint8_t *ws)
     return 0;
 }
 
+/* Memory objects of the band steps' primitives (handles set per call). */
+static int band_memories(nn_exec *e)
+{
+    const nn_plan *p = e->p;
+    int any = 0;
+    for (int s = 0; s < p->nsteps; s++)
+        any |= p->steps[s].kind == ST_BAND;
+    if (!any)
+        return 0;
+    e->bmem = calloc((size_t)p->nsteps * BAND_MEMS, sizeof(dnnl_memory_t));
+    if (!e->bmem)
+        return km_seterr(KM_ENOMEM, "out of memory (executor)");
+    for (int s = 0; s < p->nsteps; s++) {
+        const band *bd = p->steps[s].bd;
+        for (int i = 0; p->steps[s].kind == ST_BAND && i < BAND_NA + BAND_NB; i++) {
+            const band_prim *bp = i < BAND_NA ? &bd->pa[i] : &bd->pb[i - BAND_NA];
+            for (int m = 0; bp->prim && m < (bp->sp ? 3 : 2); m++)
+                if (dnnl_memory_create(&e->bmem[(size_t)s * BAND_MEMS + (size_t)i * 3 + (size_t)m], &bp->md[m],
+                                       g_engine, NULL) != dnnl_success)
+                    return km_seterr(KM_EINTERNAL, "oneDNN: cannot create memory");
+        }
+    }
+    return 0;
+}
+
 int nn_exec_create(nn_exec **out, const nn_plan *p)
 {
     *out = NULL;
@@ -1341,12 +1642,66 @@ int nn_exec_create(nn_exec **out, const nn_plan *p)
             if (sa->kind == ARG_TENSOR)
                 e->in_arg[(size_t)s * MAX_ARGS + (size_t)a] = (unsigned char)(input_of(p, sa->tensor) + 1);
         }
+    if (!rc)
+        rc = band_memories(e);
     if (rc) {
         nn_exec_free(e);
         return rc;
     }
     *out = e;
     return 0;
+}
+
+/* One band primitive: its source, destination and scratchpad handles set
+ * for this call. slot: its place among the step's BAND_MEMS objects. */
+static int band_exec(nn_exec *e, int s, const band_prim *bp, int slot, dnnl_memory_t w, dnnl_memory_t b, void *src,
+                     void *dst)
+{
+    dnnl_memory_t *m = e->bmem + (size_t)s * BAND_MEMS + (size_t)slot * 3;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, m[1]},
+                               {DNNL_ARG_SCRATCHPAD, m[2]}};
+    if (dnnl_memory_set_data_handle(m[0], src) != dnnl_success ||
+        dnnl_memory_set_data_handle(m[1], dst) != dnnl_success ||
+        (bp->sp && dnnl_memory_set_data_handle(m[2], e->scratch + e->p->steps[s].bd->buf) != dnnl_success))
+        return km_seterr(KM_EINTERNAL, "oneDNN: cannot bind band memory");
+    if (dnnl_primitive_execute(bp->prim, e->stream, bp->sp ? 5 : 4, args) != dnnl_success)
+        return km_seterr(KM_EINTERNAL, "oneDNN: execution of band step %d failed", s);
+    return 0;
+}
+
+static int band_slot(const band_prim *v, int n, int rows)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i].rows == rows)
+            return i;
+    return -1; /* not reached: the plan made one for every band */
+}
+
+/* Step s, a 1x1 and a depthwise convolution band by band through the
+ * band buffer at the start of scratch (see band fusion). */
+static int band_run(nn_exec *e, int s)
+{
+    const band *bd = e->p->steps[s].bd;
+    uint8_t *x = tensor_ptr(e, e->p->steps[s].src), *y = tensor_ptr(e, e->p->steps[s].out), *buf = e->scratch;
+    size_t rin = (size_t)bd->w * (size_t)bd->cin * bd->es_in, rmid = (size_t)bd->w * (size_t)bd->c * bd->es_mid;
+    size_t rout = (size_t)bd->ow * (size_t)bd->c * bd->es_out;
+    band_span sp;
+    int rc = 0;
+    for (int k = 0; k < band_count(bd) && !rc; k++) {
+        band_span_of(bd, k, &sp);
+        if (sp.keep) /* the rows this band shares with the previous one */
+            memmove(buf, buf + (size_t)bd->rout * (size_t)bd->stride * rmid, (size_t)sp.keep * rmid);
+        for (int r = sp.keep; r < sp.nin; r++)
+            if (sp.iy0 + r < 0 || sp.iy0 + r >= bd->h)
+                memset(buf + (size_t)r * rmid, 0, rmid);
+        int ia = band_slot(bd->pa, bd->na, sp.n), ib = band_slot(bd->pb, bd->nb, sp.nout);
+        if (sp.n)
+            rc = band_exec(e, s, &bd->pa[ia], ia, bd->aw, bd->ab, x + (size_t)sp.lo * rin,
+                           buf + (size_t)(sp.lo - sp.iy0) * rmid);
+        if (!rc)
+            rc = band_exec(e, s, &bd->pb[ib], BAND_NA + ib, bd->bw, bd->bb, buf, y + (size_t)sp.oy0 * rout);
+    }
+    return rc;
 }
 
 static int run_step(nn_exec *e, int s)
@@ -1361,6 +1716,8 @@ static int run_step(nn_exec *e, int s)
             in[k] = n->in[k] < 0 ? NULL : tensor_ptr(e, st->rin[k]);
         return nn_ref_node(p->g, n, in, tensor_ptr(e, st->out));
     }
+    case ST_BAND:
+        return band_run(e, s);
     case ST_NARROW:
         nn_narrow_run(st->nw, tensor_ptr(e, st->src), st->nadd ? tensor_ptr(e, st->add[0]) : NULL,
                       tensor_ptr(e, st->out), e->scratch);
@@ -1398,10 +1755,13 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
 {
     const nn_plan *p = e->p;
     const step *st = &p->steps[s];
-    static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "move", "ref", "convert"};
+    static const char *const kinds[] = {"conv", "narrow", "pool", "resample", "move", "ref", "convert", "band"};
     const nn_node *n = st->node >= 0 ? &p->g->n[st->node] : NULL;
     char shape[64] = "-";
-    const nn_tensor *x = n ? &p->g->t[n->in[0]] : NULL, *y = n ? &p->g->t[n->out] : NULL;
+    const nn_tensor *x = n ? &p->g->t[n->in[0]] : NULL, *y = n ? &p->g->t[st->kind == ST_BAND ? st->out : n->out] : NULL;
+    double gf = n ? nn_node_flops(p->g, n) / 1e9 : 0.0;
+    if (st->kind == ST_BAND) /* the 1x1's shape in, the depthwise's out */
+        gf += nn_node_flops(p->g, &p->g->n[band_second(st->bd)]) / 1e9;
     if (n && x->ndim == 4 && y->ndim == 4) {
         snprintf(shape, sizeof shape, "%lldx%lldx%lld k%dx%d s%d -> %lldx%lldx%lld",
                  (long long)x->shape[1], (long long)x->shape[2], (long long)x->shape[x->ndim - 1], n->kernel[0],
@@ -1410,7 +1770,7 @@ static void profile_line(const nn_exec *e, int s, uint64_t t0)
     }
     fprintf(stderr, "step %3d %-8s %-18s %-40s %s %8.3f ms %7.3f GF\n", s, kinds[st->kind],
             n ? nn_op_name(n->op) : "-", shape, p->dt[st->out] == DT_BF16 ? "bf16" : "f32 ",
-            (double)(km_now_ns() - t0) / 1e6, n ? nn_node_flops(p->g, n) / 1e9 : 0.0);
+            (double)(km_now_ns() - t0) / 1e6, gf);
 }
 
 int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs)
@@ -1455,6 +1815,10 @@ void nn_exec_free(nn_exec *e)
         free_slot(e->p, &e->slot[s]);
     if (e->stream)
         dnnl_stream_destroy(e->stream);
+    for (size_t i = 0; e->bmem && i < (size_t)e->p->nsteps * BAND_MEMS; i++)
+        if (e->bmem[i])
+            dnnl_memory_destroy(e->bmem[i]);
+    free(e->bmem);
     free(e->in_arg);
     free(e);
 }

@@ -31,6 +31,9 @@ int nn_plan_create(nn_plan **out, const nn_graph *g, int flags, int threads);
  * full; g cannot be planned again afterwards. */
 int nn_plan_create_consuming(nn_plan **out, nn_graph *g, int flags, int threads);
 void nn_plan_free(nn_plan *p);
+/* Pairs of a 1x1 and a depthwise convolution p runs band by band (tests
+ * and diagnostics). */
+int nn_plan_bands(const nn_plan *p);
 int nn_exec_create(nn_exec **out, const nn_plan *p);
 /* inputs/outputs follow g->in / g->out order. */
 int nn_exec_run(nn_exec *e, const float *const *inputs, float *const *outputs);

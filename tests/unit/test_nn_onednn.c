@@ -210,6 +210,66 @@ static void test_depthwise(void **s)
     }
 }
 
+/* Bands of the plan of g in fp32 (bf16 = 0) or bf16. */
+static int plan_bands_of(const nn_graph *g, int bf16)
+{
+    nn_plan *p = NULL;
+    if (nn_plan_create(&p, g, bf16, 1) != 0)
+        fail_msg("plan: %s", km_errmsg());
+    int n = nn_plan_bands(p);
+    nn_plan_free(p);
+    return n;
+}
+
+/* A 1x1 convolution to a tensor too large for L2 and the depthwise
+ * convolution that alone reads it run band by band (exec.c, band
+ * fusion): strides 1 and 2, kernels 3 and 5, SAME, VALID and a folded
+ * PAD, heights that leave a short last band, post-ops on both. The tensor
+ * between is 3.5-7 MB in fp32 (banded) and half that in bf16 (banded
+ * from 3 MB). Also a 1x1 output read twice, which must stay unbanded. */
+static void test_band_fusion(void **s)
+{
+    (void)s;
+    static const struct {
+        int h, w, c, k, stride, same, pad_rows;
+    } cases[] = {
+        {128, 128, 96, 3, 2, 1, 0}, {127, 100, 72, 3, 1, 1, 0}, {130, 96, 80, 5, 2, 1, 0},
+        {97, 97, 96, 5, 1, 0, 0},   {128, 120, 64, 3, 2, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nn_graph g;
+        memset(&g, 0, sizeof(g));
+        int x = input4(&g, 1, cases[i].h, cases[i].w, 12);
+        int t = conv(&g, x, 0, cases[i].c, 1, 1, 1, i & 1 ? NN_ACT_RELU6 : NN_ACT_NONE);
+        if (cases[i].pad_rows) { /* BlazePose's stride-2 blocks: PAD (0, 1) + VALID */
+            nn_node p;
+            memset(&p, 0, sizeof(p));
+            p.op = NN_OP_PAD;
+            p.nin = 1;
+            p.in[0] = t;
+            p.pads[1][1] = p.pads[2][1] = 1;
+            t = node(&g, &p);
+        }
+        int y = conv(&g, t, 1, 0, cases[i].k, cases[i].stride, cases[i].same, NN_ACT_RELU6);
+        if (i == 2)
+            y = simple(&g, NN_OP_SIGMOID, y, -1, NN_ACT_NONE);
+        g.out[g.nout++] = y;
+        assert_int_equal(plan_bands_of(&g, 0), 1);
+        if (nn_cpu_has_bf16())
+            assert_int_equal(plan_bands_of(&g, 1),
+                             (size_t)cases[i].h * (size_t)cases[i].w * (size_t)cases[i].c * 2 >= (3u << 20));
+        check_graph(&g, 1e-4);
+    }
+    nn_graph g;
+    memset(&g, 0, sizeof(g));
+    int x = input4(&g, 1, 128, 128, 8);
+    int t = conv(&g, x, 0, 96, 1, 1, 1, NN_ACT_NONE);
+    g.out[g.nout++] = conv(&g, t, 1, 0, 3, 2, 1, NN_ACT_NONE);
+    g.out[g.nout++] = t;
+    assert_int_equal(plan_bands_of(&g, 0), 0);
+    check_graph(&g, 1e-4);
+}
+
 /* Dense convolutions on narrow tensors (kinema's narrow.c): to one output
  * channel (kernels 1/3/5, dilation, SAME/VALID) or 1x1 to 2-16 channels;
  * input channels 1..16 dividing 16, widths below and above the kernels'
@@ -766,6 +826,7 @@ int main(void)
         setenv("KM_NN_PORTABLE", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convs),          cmocka_unit_test(test_depthwise),
+        cmocka_unit_test(test_band_fusion),
         cmocka_unit_test(test_narrow_dense),
         cmocka_unit_test(test_dilated),
         cmocka_unit_test(test_pad_fold),       cmocka_unit_test(test_post_ops),
