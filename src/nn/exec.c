@@ -797,7 +797,7 @@ static int build_posts(const nn_plan *p, step *s, dnnl_post_ops_t po)
 
 /* Primitive descriptor of step s's convolution from a source of h rows
  * to oh output rows with vertical padding pt / pb (the whole tensors: their
- * own sizes and padding; a band of rows: band.c's geometry); the user
+ * own sizes and padding; a band of rows: see band fusion); the user
  * layout of its weights in w_user and of its bias in b_md. */
 static int conv_pd(nn_plan *p, step *s, int64_t h, int64_t oh, int64_t pt, int64_t pb,
                    dnnl_primitive_desc_t *pd, dnnl_memory_desc_t *w_user, dnnl_memory_desc_t *b_md)
