@@ -2,12 +2,17 @@
  * movenet.c - MoveNet pipelines around the decoders of movenet_decode.c.
  *
  * Single pose (Lightning 192, Thunder 256): the network sees a square crop
- * of the frame. A still image, or a video frame with no usable history, is
- * letterboxed whole; on video the next crop follows the person as
- * tfjs-models' MoveNet does: centred between the hips, half-side the
- * largest of 1.9x the torso extent and 1.2x the body extent (keypoints
- * above 0.2), clipped to the frame, smoothed by a low-pass filter (0.9),
- * and back to the whole frame when the torso is not visible.
+ * of the frame. A still image is letterboxed whole. On video the crop
+ * follows the person as tfjs-models' MoveNet does: the first frame is the
+ * square at the frame's centre; then the next crop is centred between the
+ * hips, half-side the largest of 1.9x the torso extent and 1.2x the body
+ * extent (keypoints above 0.2), clipped to the frame, smoothed by a
+ * low-pass filter (0.9), and the whole letterboxed frame when the torso is
+ * not visible; a pose scoring under 0.25 restarts the tracking. After such
+ * a restart tfjs-models goes back to the centre square (its initCropRegion
+ * is always called as for a first frame); kinema takes the whole frame, as
+ * that function's own comment intends, so a person off the centre is found
+ * again (tests/data/golden/pose: the tracking goldens).
  * MultiPose: the letterboxed frame at the network's input size, up to six
  * people with boxes.
  * Pixels reach the network as integers 0..255 (the graphs take int32).
@@ -20,6 +25,17 @@
 
 #define MN_MIN_CROP_SCORE 0.2f
 #define MN_CROP_ALPHA 0.9f
+#define MN_MIN_POSE_SCORE 0.25f /* tfjs-models' DEFAULT_MIN_POSE_SCORE */
+
+/* The square at the frame's centre, side the shorter side, as normalised
+ * ymin, xmin, ymax, xmax (tfjs-models' guess for a video's first frame). */
+static void centre_crop(int w, int h, float c[4])
+{
+    c[0] = w > h ? 0.0f : ((float)h * 0.5f - (float)w * 0.5f) / (float)h;
+    c[1] = w > h ? ((float)w * 0.5f - (float)h * 0.5f) / (float)w : 0.0f;
+    c[2] = w > h ? 1.0f : c[0] + (float)w / (float)h;
+    c[3] = w > h ? c[1] + (float)h / (float)w : 1.0f;
+}
 
 /* The square (in pixels) letterboxing the frame, as normalised ymin, xmin,
  * ymax, xmax. */
@@ -112,6 +128,8 @@ int km__movenet_estimate(km_pose_estimator *e, const km_image *img, int track,
     float crop[4];
     if (track && e->has_crop)
         memcpy(crop, e->crop, sizeof crop);
+    else if (track && !e->crop_started)
+        centre_crop(W, H, crop);
     else
         full_crop(W, H, crop);
     km_roi roi = crop_roi(crop, W, H);
@@ -139,7 +157,8 @@ int km__movenet_estimate(km_pose_estimator *e, const km_image *img, int track,
     p->score = valid ? sum / (float)valid : 0.0f;
     km_person_update_bbox(p, MN_MIN_CROP_SCORE);
     if (track) {
-        if (p->score <= 0.0f) {
+        e->crop_started = 1;
+        if (p->score < MN_MIN_POSE_SCORE) {
             e->has_crop = 0;
         } else {
             float nc[4];

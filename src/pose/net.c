@@ -319,6 +319,7 @@ void km_pose_estimator_reset(km_pose_estimator *e)
 {
     e->has_roi = 0;
     e->has_crop = 0;
+    e->crop_started = 0;
 }
 
 int64_t km_pose_estimator_detector_runs(const km_pose_estimator *e)

@@ -36,6 +36,7 @@ struct km_pose_estimator {
     int has_roi;                           /* BlazePose tracking ROI */
     km_roi roi;
     int has_crop;                          /* MoveNet crop region */
+    int crop_started;                      /* MoveNet: a video frame was seen */
     float crop[4];                         /* ymin, xmin, ymax, xmax (0..1) */
     int64_t det_runs;
 };
