@@ -356,6 +356,44 @@ static void track_golden_case(km_pose_kind kind)
     km_pose_net_free(net);
 }
 
+/* A video where the person vanishes for a frame (black): the pose score
+ * drops under tfjs-models' 0.25, tracking restarts, and the next frame is
+ * the whole letterboxed frame, bit for bit the still-image result (where
+ * tfjs-models would take the centre square again). */
+static void test_movenet_tracking_restart(void **state)
+{
+    (void)state;
+    if (!have_models() || access("tests/media/basketball1.png", R_OK) != 0)
+        skip();
+    km_pose_net *net = NULL;
+    km_pose_opts po = {1 /* fp32 */, 0};
+    assert_int_equal(km_pose_net_load(&net, KM_POSE_MOVENET_THUNDER, models_dir(), &po), 0);
+    km_image *img = NULL;
+    assert_int_equal(km_image_load("tests/media/basketball1.png", KM_PIX_RGB24, &img), 0);
+    km_image *black = km_image_new(img->width, img->height, KM_PIX_RGB24, 3);
+    assert_non_null(black);
+    km_pose_estimator *still = NULL, *video = NULL;
+    assert_int_equal(km_pose_estimator_new(&still, net), 0);
+    assert_int_equal(km_pose_estimator_new(&video, net), 0);
+    km_pose_result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_int_equal(km_pose_estimate(still, img, 0, a), 0);
+    assert_int_equal(a->n, 1);
+    for (int f = 0; f < 3; f++) /* tracking settles on the player */
+        assert_int_equal(km_pose_estimate(video, img, 1, b), 0);
+    assert_int_equal(km_pose_estimate(video, black, 1, b), 0);
+    assert_int_equal(b->n, 0);
+    assert_int_equal(km_pose_estimate(video, img, 1, b), 0);
+    assert_int_equal(b->n, 1);
+    assert_memory_equal(a->p[0].kp, b->p[0].kp, sizeof(a->p[0].kp[0]) * KM_COCO17_N);
+    free(a);
+    free(b);
+    km_pose_estimator_free(still);
+    km_pose_estimator_free(video);
+    km_image_free(black);
+    km_image_free(img);
+    km_pose_net_free(net);
+}
+
 static void test_movenet_tracking_golden(void **state)
 {
     (void)state;
@@ -488,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_golden_pipelines),
         cmocka_unit_test(test_video_tracking),
         cmocka_unit_test(test_movenet_tracking_golden),
+        cmocka_unit_test(test_movenet_tracking_restart),
         cmocka_unit_test(test_bf16_close_to_fp32),
         cmocka_unit_test(test_auto_detector_fp32),
     };
