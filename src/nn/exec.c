@@ -1006,15 +1006,17 @@ static int band_prim_make(nn_plan *p, step *s, band_prim *bp, int h, int oh, dnn
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     bp->md[0] = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     bp->md[1] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    bp->md[2] = *sp;
-    bp->sp = dnnl_memory_desc_get_size(sp);
+    if (sp)
+        bp->md[2] = *sp;
+    bp->sp = sp ? dnnl_memory_desc_get_size(sp) : 0;
     if (!rc && dnnl_primitive_create(&bp->prim, pd) != dnnl_success)
         rc = km_seterr(KM_EINTERNAL, "oneDNN: primitive creation failed");
     dnnl_primitive_desc_destroy(pd);
     return rc;
 }
 
-/* Every band's primitives; 1 when the pair cannot be banded. */
+/* Every band's primitives: 0, 1 when the pair cannot be banded (a row
+ * count too many, or weight layouts that differ), or an error. */
 static int band_prims(nn_plan *p, band *bd)
 {
     band_span sp;
