@@ -11,6 +11,7 @@
  *   files                tc_write_file, tc_write_text, tc_count_entries
  *   images               tc_images_equal, tc_image_mae
  *   random numbers       tc_urand, tc_rand_floats (seeded, reproducible)
+ *   model files          tc_models_dir (whole-model tests skip without)
  *
  * Area-specific helpers stay in test_geom_common.h / test_vision_common.h.
  */
@@ -25,6 +26,18 @@
 
 #include "kinema/media.h"
 #include "kinema/util.h"
+
+/* --------------------------------------------------------- model files */
+
+/* Where the whole-model tests find models/: $KM_MODELS_DIR (or the older
+ * $KINEMA_MODELS), else "models" (scripts/fetch-models.sh). */
+static inline const char *tc_models_dir(void)
+{
+    const char *d = getenv("KM_MODELS_DIR");
+    if (!d || !*d)
+        d = getenv("KINEMA_MODELS");
+    return d && *d ? d : "models";
+}
 
 /* ------------------------------------------------------- temp directory */
 

@@ -24,6 +24,7 @@
 
 #include "kinema/nn.h"
 #include "kinema/util.h"
+#include "test_common.h"
 
 #define GOLDEN "tests/data/golden/nn/"
 #define RTOL 1e-3
@@ -31,12 +32,6 @@
  * itself differs from kinema's double-accumulating reference kernels by up
  * to 1.1e-3 there, so its outputs get 5e-3. */
 #define RTOL_SEG 5e-3
-
-static const char *models_dir(void)
-{
-    const char *d = getenv("KM_MODELS_DIR");
-    return d && *d ? d : "models";
-}
 
 /* Input tensor exactly as make_golden.js builds it. */
 static float *make_input(int size, const char *scale)
@@ -110,7 +105,7 @@ static void run_case(const char *id)
     json_error_t jerr;
     json_t *doc = json_load_file(path, 0, &jerr);
     assert_non_null(doc);
-    snprintf(mpath, sizeof(mpath), "%s/%s", models_dir(), json_string_value(json_object_get(doc, "model")));
+    snprintf(mpath, sizeof(mpath), "%s/%s", tc_models_dir(), json_string_value(json_object_get(doc, "model")));
     struct stat st;
     if (stat(mpath, &st) != 0) {
         json_decref(doc);

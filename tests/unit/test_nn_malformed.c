@@ -23,6 +23,7 @@
 #include "kinema/util.h"
 #include "nn/graph.h"
 #include "nn/loaders.h"
+#include "test_common.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
@@ -33,16 +34,10 @@ static uint32_t rnd(void)
     return (uint32_t)(rng >> 11);
 }
 
-static const char *models_dir(void)
-{
-    const char *d = getenv("KM_MODELS_DIR");
-    return d && *d ? d : "models";
-}
-
 static uint8_t *read_model(const char *rel, size_t *len)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/%s", models_dir(), rel);
+    snprintf(path, sizeof(path), "%s/%s", tc_models_dir(), rel);
     uint8_t *d = NULL;
     if (km_read_file(path, (size_t)64 << 20, &d, len) != 0)
         return NULL;
@@ -309,7 +304,7 @@ static void test_unsupported_output(void **state)
 {
     (void)state;
     char path[512];
-    snprintf(path, sizeof(path), "%s/tfjs/movenet-lightning.json", models_dir());
+    snprintf(path, sizeof(path), "%s/tfjs/movenet-lightning.json", tc_models_dir());
     struct stat st;
     if (stat(path, &st) != 0)
         skip();

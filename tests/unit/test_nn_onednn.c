@@ -437,12 +437,6 @@ static void test_misc(void **s)
 
 /* ------------------------------------------------------- whole models */
 
-static const char *models_dir(void)
-{
-    const char *d = getenv("KM_MODELS_DIR");
-    return d && *d ? d : "models";
-}
-
 #define MV "StatefulPartitionedCall/"
 static const char *const MOVENET_HEADS[4] = {MV "kpt_heatmap_0/conv2d_5/BiasAdd", MV "center_0/conv2d_4/BiasAdd",
                                             MV "kpt_regress_0/conv2d_6/BiasAdd", MV "kpt_offset_0/conv2d_7/BiasAdd"};
@@ -450,7 +444,7 @@ static const char *const MOVENET_HEADS[4] = {MV "kpt_heatmap_0/conv2d_5/BiasAdd"
 static void whole_model(const char *rel, int cut, double scale)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/%s", models_dir(), rel);
+    snprintf(path, sizeof(path), "%s/%s", tc_models_dir(), rel);
     struct stat st;
     if (stat(path, &st) != 0)
         skip();
@@ -565,7 +559,7 @@ static void test_clone_parallel(void **s)
 {
     (void)s;
     char path[512];
-    snprintf(path, sizeof(path), "%s/tflite/pose_landmark_lite.tflite", models_dir());
+    snprintf(path, sizeof(path), "%s/tflite/pose_landmark_lite.tflite", tc_models_dir());
     struct stat st;
     if (stat(path, &st) != 0)
         skip();
@@ -703,7 +697,7 @@ static void test_shared_loads(void **s)
 {
     (void)s;
     char path[512];
-    snprintf(path, sizeof(path), "%s/tflite/pose_detection.tflite", models_dir());
+    snprintf(path, sizeof(path), "%s/tflite/pose_detection.tflite", tc_models_dir());
     struct stat st;
     if (stat(path, &st) != 0)
         skip();
@@ -755,7 +749,7 @@ static void test_bf16_landmarks(void **s)
 {
     (void)s;
     char path[512];
-    snprintf(path, sizeof(path), "%s/tflite/pose_landmark_full.tflite", models_dir());
+    snprintf(path, sizeof(path), "%s/tflite/pose_landmark_full.tflite", tc_models_dir());
     struct stat st;
     if (stat(path, &st) != 0 || !nn_cpu_has_bf16())
         skip();

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "test_common.h"
+
 #include "kinema/media.h"
 #include "kinema/pose.h"
 #include "nn/narrow.h"
@@ -37,16 +39,10 @@ typedef struct {
     float kp[MAX_ORACLE][KM_POSE_MAX_KP][3];
 } oracle;
 
-static const char *models_dir(void)
-{
-    const char *e = getenv("KINEMA_MODELS");
-    return e && e[0] ? e : "models";
-}
-
 static int have_models(void)
 {
     char p[512];
-    snprintf(p, sizeof p, "%s/tflite/pose_detection.tflite", models_dir());
+    snprintf(p, sizeof p, "%s/tflite/pose_detection.tflite", tc_models_dir());
     return access(p, R_OK) == 0;
 }
 
@@ -136,7 +132,7 @@ static int run_case(const golden_case *c)
     assert_int_equal(km_pose_kind_parse(c->model, &kind), 0);
     km_pose_net *net = NULL;
     km_pose_opts po = {1 /* KM_PREC_FP32: the reference */, 0};
-    int rc = km_pose_net_load(&net, kind, models_dir(), &po);
+    int rc = km_pose_net_load(&net, kind, tc_models_dir(), &po);
     if (rc == KM_EUNSUPPORTED) {
         printf("# SKIP %s: the NN runtime cannot load it yet: %s\n", c->model, km_errmsg());
         return 1;
@@ -200,7 +196,7 @@ static void test_golden_pipelines(void **state)
 static void track_case(km_pose_kind kind, int64_t max_det_runs)
 {
     km_pose_net *net = NULL;
-    int rc = km_pose_net_load(&net, kind, models_dir(), NULL);
+    int rc = km_pose_net_load(&net, kind, tc_models_dir(), NULL);
     if (rc == KM_EUNSUPPORTED)
         return;
     assert_int_equal(rc, 0);
@@ -319,7 +315,7 @@ static void track_golden_case(km_pose_kind kind)
     read_track(path, &t);
     km_pose_net *net = NULL;
     km_pose_opts po = {1 /* fp32 */, 0};
-    assert_int_equal(km_pose_net_load(&net, kind, models_dir(), &po), 0);
+    assert_int_equal(km_pose_net_load(&net, kind, tc_models_dir(), &po), 0);
     km_pose_estimator *e = NULL;
     assert_int_equal(km_pose_estimator_new(&e, net), 0);
     km_reader *rd = NULL;
@@ -367,7 +363,7 @@ static void test_movenet_tracking_restart(void **state)
         skip();
     km_pose_net *net = NULL;
     km_pose_opts po = {1 /* fp32 */, 0};
-    assert_int_equal(km_pose_net_load(&net, KM_POSE_MOVENET_THUNDER, models_dir(), &po), 0);
+    assert_int_equal(km_pose_net_load(&net, KM_POSE_MOVENET_THUNDER, tc_models_dir(), &po), 0);
     km_image *img = NULL;
     assert_int_equal(km_image_load("tests/media/basketball1.png", KM_PIX_RGB24, &img), 0);
     km_image *black = km_image_new(img->width, img->height, KM_PIX_RGB24, 3);
@@ -409,9 +405,9 @@ static float precision_gap(km_pose_kind kind, const char *image, int precision)
 {
     km_pose_net *n32 = NULL, *n16 = NULL;
     km_pose_opts p32 = {1, 0}, p16 = {precision, 0};
-    if (km_pose_net_load(&n32, kind, models_dir(), &p32) != 0)
+    if (km_pose_net_load(&n32, kind, tc_models_dir(), &p32) != 0)
         return -1;
-    if (km_pose_net_load(&n16, kind, models_dir(), &p16) != 0) {
+    if (km_pose_net_load(&n16, kind, tc_models_dir(), &p16) != 0) {
         km_pose_net_free(n32);
         return -1;
     }
@@ -477,8 +473,8 @@ static void test_auto_detector_fp32(void **state)
         skip();
     km_pose_net *n32 = NULL, *nauto = NULL;
     km_pose_opts p32 = {1, 0}, pauto = {0, 0};
-    assert_int_equal(km_pose_net_load(&n32, KM_POSE_BLAZEPOSE_FULL, models_dir(), &p32), 0);
-    assert_int_equal(km_pose_net_load(&nauto, KM_POSE_BLAZEPOSE_FULL, models_dir(), &pauto), 0);
+    assert_int_equal(km_pose_net_load(&n32, KM_POSE_BLAZEPOSE_FULL, tc_models_dir(), &p32), 0);
+    assert_int_equal(km_pose_net_load(&nauto, KM_POSE_BLAZEPOSE_FULL, tc_models_dir(), &pauto), 0);
     const km_tensor_info *in = km_model_input(n32->det, 0);
     size_t n = 1;
     for (int d = 0; d < in->ndim; d++)

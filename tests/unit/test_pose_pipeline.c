@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "test_common.h"
+
 #include "kinema/media.h"
 #include "kinema/pose.h"
 
@@ -39,16 +41,10 @@ typedef struct fixture {
     km_pose_result fused[NFRAMES];        /* km_pose_fuse of ref */
 } fixture;
 
-static const char *models_dir(void)
-{
-    const char *e = getenv("KM_MODELS_DIR");
-    return e && e[0] ? e : "models";
-}
-
 static int have_inputs(void)
 {
     char p[512];
-    snprintf(p, sizeof p, "%s/tflite/pose_landmark_lite.tflite", models_dir());
+    snprintf(p, sizeof p, "%s/tflite/pose_landmark_lite.tflite", tc_models_dir());
     return access(p, R_OK) == 0 && access("tests/media/vtest.avi", R_OK) == 0;
 }
 
@@ -67,7 +63,7 @@ static void run_reference(fixture *f)
 {
     km_fuse_opts fo = {KM_KP_COCO17, 0.3f, 0.3f};
     for (int k = 0; k < NMODELS; k++) {
-        assert_int_equal(km_pose_net_load(&f->nets[k], kinds[k], models_dir(), NULL), 0);
+        assert_int_equal(km_pose_net_load(&f->nets[k], kinds[k], tc_models_dir(), NULL), 0);
         km_pose_estimator *e = NULL;
         assert_int_equal(km_pose_estimator_new(&e, f->nets[k]), 0);
         for (int i = 0; i < NFRAMES; i++)
@@ -129,7 +125,7 @@ static km_pose_pipeline *make_pipeline(fixture *f, int threads, int borrow)
     memset(&o, 0, sizeof o);
     o.kinds = kinds;
     o.nkinds = NMODELS;
-    o.models_dir = models_dir();
+    o.models_dir = tc_models_dir();
     o.nets = borrow ? f->nets : NULL;
     o.threads = threads;
     o.track = 1;
